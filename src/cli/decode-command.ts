@@ -1,0 +1,67 @@
+import { pipeline } from 'node:stream/promises';
+import { LayerDecryptor } from '../blockcipher/layer-decryptor.ts';
+import { unwrapLayer } from '../decrypt-layer.ts';
+import { DecoderError, InputError, OutputError, PayloadMissingError } from '../errors.ts';
+import { assembleDecryptionKeys } from '../keys/decryption-keys.ts';
+import { decodePayload } from '../payload/payload.ts';
+import { readKeysDirectory } from '../platform/keys-directory.ts';
+import { readPayloadBytes } from '../platform/payload-source.ts';
+import { HELP_TEXT, parseDecodeArguments } from './args.ts';
+import { errorLine } from './report.ts';
+import { VERSION } from './version.ts';
+
+const NO_PAYLOAD_HINT =
+  'containerd sends keys only when the pull asks for decryption: set CRI image_decryption.key_model = "node" ' +
+  "(and on containerd >= 2.1 [plugins.'io.containerd.cri.v1.images'] use_local_image_pull = true), " +
+  'or pull with nerdctl / ctr-enc; plain ctr pulls and zstd processor IDs get no payload';
+
+/** The containerd hot path: payload and keys in, decrypted layer out. Returns the exit code. */
+export async function runDecode(argv: readonly string[]): Promise<number> {
+  let layerDigest: string | null = null;
+  try {
+    const args = parseDecodeArguments(argv);
+    if (args.help || args.version) {
+      process.stdout.write(args.help ? HELP_TEXT : `ctd-decoder ${VERSION}\n`);
+      return 0;
+    }
+    const payloadBytes = await readPayloadBytes(process.env, process.platform);
+    if (payloadBytes === null) {
+      throw new PayloadMissingError(
+        process.platform === 'win32' ? 'no decryption payload (STREAM_PROCESSOR_PIPE is not set)' : 'no decryption payload (fd 3 is not a pipe)',
+        NO_PAYLOAD_HINT,
+      );
+    }
+    const payload = decodePayload(payloadBytes);
+    layerDigest = payload.descriptor.digest || null;
+
+    const directory = args.keysDirectory === null ? null : readKeysDirectory(args.keysDirectory);
+    const keys = assembleDecryptionKeys(directory?.files ?? [], payload.parameters);
+    if (directory?.missing) keys.unusable.unshift({ origin: args.keysDirectory!, reason: 'directory does not exist' });
+    for (const skipped of directory?.skipped ?? []) keys.unusable.push({ origin: skipped.path, reason: skipped.reason });
+
+    const options = await unwrapLayer(payload.descriptor, keys);
+    await streamLayer(new LayerDecryptor(options));
+    return 0;
+  } catch (error) {
+    process.stderr.write(errorLine(error, layerDigest) + '\n');
+    return 1;
+  }
+}
+
+/** stdin -> decryptor -> stdout, with I/O failures told apart from integrity failures. */
+async function streamLayer(decryptor: LayerDecryptor): Promise<void> {
+  let outputFailed = false;
+  process.stdout.once('error', () => {
+    outputFailed = true;
+  });
+  try {
+    await pipeline(process.stdin, decryptor, process.stdout);
+  } catch (error) {
+    if (error instanceof DecoderError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    if (outputFailed || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      throw new OutputError(`the decrypted layer could not be written (${code}): containerd closed our output`, 'nothing to fix here if the pull was cancelled');
+    }
+    throw new InputError(`the encrypted layer could not be read (${code})`, 'containerd passes the layer on stdin; check the stream processor configuration');
+  }
+}

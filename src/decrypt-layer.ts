@@ -1,0 +1,79 @@
+import { decodeStdBase64 } from './encoding/base64.ts';
+import { AnnotationError, CipherOptionsError, NoKeySuppliedError, NoMatchingKeyError, NotEncryptedError } from './errors.ts';
+import type { DecryptionKeys } from './keys/decryption-keys.ts';
+import { layerCipherOptions, parsePublicOptions, type LayerCipherOptions } from './blockcipher/options.ts';
+import { WRAPPED_KEYS_ANNOTATION_PREFIX, wrappedKeysOf } from './keywrap/registry.ts';
+import { UnwrapFailure } from './keywrap/scheme.ts';
+import type { LayerDescriptor } from './payload/payload.ts';
+
+export const PUBLIC_OPTIONS_ANNOTATION = 'org.opencontainers.image.enc.pubopts';
+
+const PUT_KEY_HINT = 'put the private key matching the image\'s encryption recipient in the --decryption-keys-path directory, or pass it in the decryption payload';
+
+/**
+ * Finds the layer key: tries each scheme the layer is wrapped with, in
+ * registry order, and returns the cipher options for the stream. Throws
+ * NoKeySuppliedError when no scheme had anything to try, NoMatchingKeyError
+ * with every scheme's reason when keys were there but none fitted.
+ */
+export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionKeys): Promise<LayerCipherOptions> {
+  const { wrapped, unknownSchemes } = wrappedKeysOf(descriptor.annotations);
+  if (wrapped.length === 0) {
+    throw new NotEncryptedError(
+      unknownSchemes.length > 0
+        ? `layer is wrapped only for schemes this decoder does not know: ${unknownSchemes.join(', ')}`
+        : `layer (${descriptor.mediaType || 'no media type'}) carries no wrapped keys`,
+      'check that [stream_processors] "accepts" lists only +encrypted media types',
+    );
+  }
+  const publicOptions = parsePublicOptions(decodeAnnotation(descriptor, PUBLIC_OPTIONS_ANNOTATION));
+
+  const missing: string[] = [];
+  const failed: string[] = [];
+  for (const entry of wrapped) {
+    const scheme = await entry.load();
+    const missingKeys = scheme.missingKeys(keys);
+    if (missingKeys !== null) {
+      missing.push(`${entry.scheme}: ${missingKeys}`);
+      continue;
+    }
+    const items = entry.value.split(',').map((item, i) => decodeItem(item, `${WRAPPED_KEYS_ANNOTATION_PREFIX}${entry.scheme}`, i));
+    try {
+      return layerCipherOptions(publicOptions, await scheme.unwrap(items, keys));
+    } catch (error) {
+      if (!(error instanceof UnwrapFailure)) throw error;
+      failed.push(`${entry.scheme}: ${error.message}`);
+    }
+  }
+  const skipped = keys.unusable.length > 0 ? `; ${keys.unusable.length} key file(s) skipped: ${summariseUnusable(keys)}` : '';
+  if (failed.length === 0) {
+    throw new NoKeySuppliedError(`no key supplied for this layer's schemes (${missing.join('; ')}${skipped})`, PUT_KEY_HINT);
+  }
+  throw new NoMatchingKeyError(
+    `keys were supplied but none unwraps this layer (${[...failed, ...missing].join('; ')}${skipped})`,
+    'the image was encrypted for other recipients: add the matching private key',
+  );
+}
+
+function summariseUnusable(keys: DecryptionKeys): string {
+  const shown = keys.unusable.slice(0, 3).map((entry) => `${entry.origin}: ${entry.reason}`);
+  return shown.join(', ') + (keys.unusable.length > 3 ? ', …' : '');
+}
+
+function decodeAnnotation(descriptor: LayerDescriptor, name: string): Buffer {
+  const value = descriptor.annotations.get(name);
+  if (value === undefined) {
+    throw new CipherOptionsError(`layer has no ${name} annotation, so its cipher is unknown`, 'the image was encrypted by an incompatible tool; re-encrypt it');
+  }
+  const bytes = decodeStdBase64(value);
+  if (bytes === null) throw new AnnotationError(`layer annotation ${name} is not valid base64`, 'the image manifest is corrupt; re-encrypt or re-push it');
+  return bytes;
+}
+
+function decodeItem(item: string, annotation: string, index: number): Buffer {
+  const bytes = decodeStdBase64(item);
+  if (bytes === null) {
+    throw new AnnotationError(`item ${index} of layer annotation ${annotation} is not valid base64`, 'the image manifest is corrupt; re-encrypt or re-push it');
+  }
+  return bytes;
+}

@@ -1,0 +1,101 @@
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import type { DecryptParameters } from '../payload/payload.ts';
+import { classifyKeyFile } from './classify.ts';
+
+/** Where a key came from, for messages: a file path or a payload parameter entry. */
+export type KeyOrigin = string;
+
+export interface SuppliedPrivateKey {
+  origin: KeyOrigin;
+  key: KeyObject;
+  description: string;
+}
+
+export interface SuppliedCertificate {
+  origin: KeyOrigin;
+  certificate: X509Certificate;
+}
+
+/** Key material a scheme parses itself (OpenPGP keyrings, PKCS#11 YAML). */
+export interface SuppliedBytes {
+  origin: KeyOrigin;
+  bytes: Buffer;
+  password: Buffer | null;
+}
+
+export interface UnusableKey {
+  origin: KeyOrigin;
+  reason: string;
+}
+
+/** Everything the schemes may use to unwrap a layer key, keys directory first, payload after. */
+export interface DecryptionKeys {
+  privateKeys: SuppliedPrivateKey[];
+  certificates: SuppliedCertificate[];
+  gpgSecretKeys: SuppliedBytes[];
+  pkcs11Yamls: SuppliedBytes[];
+  pkcs11Config: Buffer | null;
+  /** Files and entries that were skipped, with why: shown when no key fits. */
+  unusable: UnusableKey[];
+}
+
+export interface KeyFileInput {
+  path: string;
+  bytes: Buffer;
+}
+
+/**
+ * Sorts keys-directory files and payload parameters into what each scheme
+ * consumes. ocicrypt's parameter names are the payload's contract:
+ * privkeys/privkeys-passwords, x509s, gpg-privatekeys/gpg-privatekeys-passwords,
+ * pkcs11-yamls, pkcs11-config.
+ */
+export function assembleDecryptionKeys(files: readonly KeyFileInput[], parameters: DecryptParameters): DecryptionKeys {
+  const keys: DecryptionKeys = {
+    privateKeys: [],
+    certificates: [],
+    gpgSecretKeys: [],
+    pkcs11Yamls: [],
+    pkcs11Config: null,
+    unusable: [],
+  };
+  for (const file of files) addKeyFile(keys, file.path, file.bytes, null);
+
+  const passwords = parameters.get('privkeys-passwords') ?? [];
+  (parameters.get('privkeys') ?? []).forEach((bytes, i) => {
+    if (bytes !== null) addKeyFile(keys, `payload privkeys[${i}]`, bytes, passwords[i] ?? null);
+  });
+  (parameters.get('x509s') ?? []).forEach((bytes, i) => {
+    if (bytes !== null) addKeyFile(keys, `payload x509s[${i}]`, bytes, null);
+  });
+  const gpgPasswords = parameters.get('gpg-privatekeys-passwords') ?? [];
+  (parameters.get('gpg-privatekeys') ?? []).forEach((bytes, i) => {
+    if (bytes !== null) keys.gpgSecretKeys.push({ origin: `payload gpg-privatekeys[${i}]`, bytes, password: gpgPasswords[i] ?? null });
+  });
+  (parameters.get('pkcs11-yamls') ?? []).forEach((bytes, i) => {
+    if (bytes !== null) keys.pkcs11Yamls.push({ origin: `payload pkcs11-yamls[${i}]`, bytes, password: null });
+  });
+  keys.pkcs11Config = parameters.get('pkcs11-config')?.find((bytes) => bytes !== null) ?? null;
+  return keys;
+}
+
+function addKeyFile(keys: DecryptionKeys, origin: KeyOrigin, bytes: Buffer, password: Buffer | null): void {
+  const kind = classifyKeyFile(bytes, password);
+  switch (kind.kind) {
+    case 'private-key':
+      keys.privateKeys.push({ origin, key: kind.key, description: kind.description });
+      break;
+    case 'certificate':
+      keys.certificates.push({ origin, certificate: kind.certificate });
+      break;
+    case 'gpg-secret-keys':
+      keys.gpgSecretKeys.push({ origin, bytes, password });
+      break;
+    case 'pkcs11-yaml':
+      keys.pkcs11Yamls.push({ origin, bytes, password: null });
+      break;
+    case 'unusable':
+      keys.unusable.push({ origin, reason: kind.reason });
+      break;
+  }
+}

@@ -1,0 +1,82 @@
+import { compactDecrypt, flattenedDecrypt, generalDecrypt, type DecryptOptions } from 'jose';
+import type { DecryptionKeys, SuppliedPrivateKey } from '../keys/decryption-keys.ts';
+import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+
+/**
+ * What ocicrypt (go-jose) produces, and nothing else: key agreement or
+ * password algorithms we never expect are refused before any work is done.
+ */
+const DECRYPT_OPTIONS: DecryptOptions = {
+  keyManagementAlgorithms: ['RSA-OAEP', 'RSA-OAEP-256', 'ECDH-ES+A128KW', 'ECDH-ES+A192KW', 'ECDH-ES+A256KW'],
+  contentEncryptionAlgorithms: ['A128GCM', 'A192GCM', 'A256GCM', 'A128CBC-HS256', 'A192CBC-HS384', 'A256CBC-HS512'],
+};
+
+type ParsedJwe =
+  | { form: 'compact'; jwe: string }
+  | { form: 'flattened' | 'general'; jwe: Record<string, unknown> };
+
+function usableKeys(keys: DecryptionKeys): SuppliedPrivateKey[] {
+  return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType === 'rsa' || entry.key.asymmetricKeyType === 'ec');
+}
+
+/**
+ * go-jose writes flattened JSON for one recipient and general JSON (plus a
+ * stray top-level encrypted_key, ignored here) for several; compact is
+ * accepted for hand-made images.
+ */
+function parseJwe(item: Buffer): ParsedJwe | null {
+  const text = item.toString('utf8').trim();
+  if (text.startsWith('{')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return null;
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return null;
+    const jwe = json as Record<string, unknown>;
+    return { form: Array.isArray(jwe['recipients']) ? 'general' : 'flattened', jwe };
+  }
+  return text.split('.').length === 5 ? { form: 'compact', jwe: text } : null;
+}
+
+async function decryptWith(parsed: ParsedJwe, key: SuppliedPrivateKey): Promise<Uint8Array> {
+  switch (parsed.form) {
+    case 'compact':
+      return (await compactDecrypt(parsed.jwe, key.key, DECRYPT_OPTIONS)).plaintext;
+    case 'flattened':
+      return (await flattenedDecrypt(parsed.jwe as never, key.key, DECRYPT_OPTIONS)).plaintext;
+    case 'general':
+      return (await generalDecrypt(parsed.jwe as never, key.key, DECRYPT_OPTIONS)).plaintext;
+  }
+}
+
+export const jweScheme: KeyWrapScheme = {
+  name: 'jwe',
+
+  missingKeys(keys) {
+    return usableKeys(keys).length === 0 ? 'no RSA or EC private key supplied' : null;
+  },
+
+  async unwrap(items, keys) {
+    const candidates = usableKeys(keys);
+    let malformed = 0;
+    for (const item of items) {
+      const parsed = parseJwe(item);
+      if (parsed === null) {
+        malformed++;
+        continue;
+      }
+      for (const key of candidates) {
+        try {
+          return Buffer.from(await decryptWith(parsed, key));
+        } catch {
+          // This key does not open this item; the next may.
+        }
+      }
+    }
+    const tried = `${candidates.length} private key${candidates.length === 1 ? '' : 's'} tried`;
+    if (malformed === items.length) throw new UnwrapFailure(`no item is a JWE (${items.length} malformed)`);
+    throw new UnwrapFailure(`no private key fits (${tried}${malformed ? `, ${malformed} malformed item(s)` : ''})`);
+  },
+};

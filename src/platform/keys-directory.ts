@@ -1,0 +1,118 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { KeysDirectoryError } from '../errors.ts';
+
+export interface KeyFile {
+  /** Path as the operator wrote it (keys directory + relative path). */
+  path: string;
+  bytes: Buffer;
+}
+
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+export interface KeysDirectoryContents {
+  files: KeyFile[];
+  skipped: SkippedFile[];
+  /** The directory does not exist: no keys from it, which is not an error by itself. */
+  missing: boolean;
+}
+
+export const KEYS_DIRECTORY_LIMITS = { maxFiles: 1000, maxDepth: 16, maxFileBytes: 4 * 1024 * 1024 };
+
+/**
+ * Reads every key file below `root`, in lexical order.
+ *
+ * Symlinks are followed when their target stays inside the keys directory:
+ * that is how Kubernetes Secret and ConfigMap volumes present files
+ * (`key.pem -> ..data/key.pem`), and it keeps the directory self-contained.
+ * Entries named `..*` are the volume's internal copies and are not walked,
+ * and a file reached twice is read once. FIFOs, sockets and devices are never
+ * opened, so nothing in the directory can block the decoder.
+ */
+export function readKeysDirectory(root: string): KeysDirectoryContents {
+  const contents: KeysDirectoryContents = { files: [], skipped: [], missing: false };
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(root);
+    if (!statSync(realRoot).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    readdirSync(realRoot);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ...contents, missing: true };
+    throw new KeysDirectoryError(
+      `cannot read keys directory ${root} (${code ?? 'error'})`,
+      'make --decryption-keys-path a directory readable by containerd (root), or remove the argument',
+    );
+  }
+  const seen = new Set<string>();
+  const inside = (target: string) => target === realRoot || target.startsWith(realRoot + sep);
+
+  const visit = (realDir: string, shownDir: string, depth: number): void => {
+    let names: string[];
+    try {
+      names = readdirSync(realDir).sort();
+    } catch (error) {
+      contents.skipped.push({ path: shownDir, reason: `directory not readable (${(error as NodeJS.ErrnoException).code})` });
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith('..')) continue;
+      const shown = join(shownDir, name);
+      let target = join(realDir, name);
+      let stats = lstatSync(target, { throwIfNoEntry: false });
+      if (stats?.isSymbolicLink()) {
+        try {
+          target = realpathSync(target);
+        } catch {
+          contents.skipped.push({ path: shown, reason: 'dangling symlink' });
+          continue;
+        }
+        if (!inside(target)) {
+          contents.skipped.push({ path: shown, reason: 'symlink points outside the keys directory' });
+          continue;
+        }
+        stats = statSync(target, { throwIfNoEntry: false });
+      }
+      if (stats === undefined || seen.has(target)) continue;
+      seen.add(target);
+      if (stats.isDirectory()) {
+        if (depth >= KEYS_DIRECTORY_LIMITS.maxDepth) contents.skipped.push({ path: shown, reason: 'directory nested too deeply' });
+        else visit(target, shown, depth + 1);
+      } else if (!stats.isFile()) {
+        contents.skipped.push({ path: shown, reason: 'not a regular file' });
+      } else if (contents.files.length >= KEYS_DIRECTORY_LIMITS.maxFiles) {
+        contents.skipped.push({ path: shown, reason: `more than ${KEYS_DIRECTORY_LIMITS.maxFiles} files in the keys directory` });
+      } else {
+        const read = readRegularFile(target);
+        if (typeof read === 'string') contents.skipped.push({ path: shown, reason: read });
+        else contents.files.push({ path: shown, bytes: read });
+      }
+    }
+  };
+  visit(realRoot, root, 0);
+  return contents;
+}
+
+/** Reads a file that must still be regular and small when opened; returns the reason otherwise. */
+function readRegularFile(path: string): Buffer | string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    return `not readable (${(error as NodeJS.ErrnoException).code})`;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return 'not a regular file';
+    if (stats.size > KEYS_DIRECTORY_LIMITS.maxFileBytes) return `larger than ${KEYS_DIRECTORY_LIMITS.maxFileBytes} bytes`;
+    return readFileSync(fd);
+  } catch (error) {
+    return `not readable (${(error as NodeJS.ErrnoException).code})`;
+  } finally {
+    closeSync(fd);
+  }
+}
+

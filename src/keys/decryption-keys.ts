@@ -59,7 +59,7 @@ export function assembleDecryptionKeys(files: readonly KeyFileInput[], parameter
     pkcs11Config: null,
     unusable: [],
   };
-  for (const file of files) addKeyFile(keys, file.path, file.bytes, null);
+  addKeysDirectoryFiles(keys, files);
 
   const passwords = parameters.get('privkeys-passwords') ?? [];
   (parameters.get('privkeys') ?? []).forEach((bytes, i) => {
@@ -77,6 +77,33 @@ export function assembleDecryptionKeys(files: readonly KeyFileInput[], parameter
   });
   keys.pkcs11Config = parameters.get('pkcs11-config')?.find((bytes) => bytes !== null) ?? null;
   return keys;
+}
+
+/** `NAME.password` beside a key file `NAME` holds that key's password (first line). */
+export const PASSWORD_FILE_SUFFIX = '.password';
+
+/**
+ * Keys-directory files, with password files paired to their key: the Go
+ * decoder has no way to give a password for a key on disk, we do.
+ */
+function addKeysDirectoryFiles(keys: DecryptionKeys, files: readonly KeyFileInput[]): void {
+  const byPath = new Map(files.map((file) => [file.path, file.bytes]));
+  for (const file of files) {
+    if (file.path.endsWith(PASSWORD_FILE_SUFFIX)) {
+      if (!byPath.has(file.path.slice(0, -PASSWORD_FILE_SUFFIX.length))) {
+        keys.unusable.push({ origin: file.path, reason: 'password file without its key file' });
+      }
+      continue;
+    }
+    const passwordFile = byPath.get(file.path + PASSWORD_FILE_SUFFIX);
+    addKeyFile(keys, file.path, file.bytes, passwordFile === undefined ? null : firstLine(passwordFile));
+  }
+}
+
+function firstLine(bytes: Buffer): Buffer {
+  const end = bytes.indexOf(0x0a);
+  const line = end === -1 ? bytes : bytes.subarray(0, end);
+  return line.at(-1) === 0x0d ? line.subarray(0, -1) : line;
 }
 
 function addKeyFile(keys: DecryptionKeys, origin: KeyOrigin, bytes: Buffer, password: Buffer | null): void {

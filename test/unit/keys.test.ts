@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { classifyKeyFile } from '../../src/keys/classify.ts';
+import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
+import { readKeysDirectory } from '../../src/platform/keys-directory.ts';
+import { fixtureKey } from '../support/fixtures.ts';
+import { temporaryDirectory } from '../support/temporary.ts';
+
+const password = fixtureKey('jwe', 'rsa2048.password').toString().trim();
+
+describe('key classification', () => {
+  for (const [file, description] of [
+    ['rsa2048.pkcs8.pem', 'RSA 2048'],
+    ['rsa2048.pkcs8.der', 'RSA 2048'],
+    ['rsa2048.pkcs1.pem', 'RSA 2048'],
+    ['rsa2048.pkcs1.der', 'RSA 2048'],
+    ['rsa2048.jwk.json', 'RSA 2048'],
+    ['rsa4096.pkcs1.pem', 'RSA 4096'],
+    ['ec256.sec1.pem', 'EC P-256'],
+    ['ec256.sec1.der', 'EC P-256'],
+    ['ec256.pkcs8.der', 'EC P-256'],
+    ['ec256.jwk.json', 'EC P-256'],
+    ['ec384.sec1.pem', 'EC P-384'],
+    ['ec521.pkcs8.pem', 'EC P-521'],
+  ] as const) {
+    it(`${file} is a private key (${description})`, () => {
+      const kind = classifyKeyFile(fixtureKey('jwe', file), null);
+      assert.equal(kind.kind, 'private-key');
+      assert.equal(kind.kind === 'private-key' && kind.description, description);
+    });
+  }
+
+  for (const file of ['rsa2048.pkcs8-encrypted.pem', 'rsa2048.dekinfo.pem']) {
+    it(`${file} opens with its password, and asks for one without`, () => {
+      assert.equal(classifyKeyFile(fixtureKey('jwe', file), Buffer.from(password)).kind, 'private-key');
+      const without = classifyKeyFile(fixtureKey('jwe', file), null);
+      assert.deepEqual([without.kind, without.kind === 'unusable' && without.needsPassword], ['unusable', true]);
+      const wrong = classifyKeyFile(fixtureKey('jwe', file), Buffer.from('wrong'));
+      assert.match(wrong.kind === 'unusable' ? wrong.reason : '', /wrong password/);
+    });
+  }
+
+  it('encrypted DER PKCS#8 opens with its password', () => {
+    const der = execFileSync('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-outform', 'DER', '-passout', 'pass:pw'], {
+      input: fixtureKey('jwe', 'rsa2048.pkcs8.pem'),
+    });
+    assert.equal(classifyKeyFile(der, Buffer.from('pw')).kind, 'private-key');
+    assert.equal(classifyKeyFile(der, null).kind, 'unusable');
+  });
+
+  it('certificates, public keys and text are recognised for what they are', () => {
+    assert.equal(classifyKeyFile(fixtureKey('jwe', 'rsa2048.cert.pem'), null).kind, 'certificate');
+    const der = execFileSync('openssl', ['x509', '-outform', 'DER'], { input: fixtureKey('jwe', 'rsa2048.cert.pem') });
+    assert.equal(classifyKeyFile(der, null).kind, 'certificate');
+    assert.deepEqual(classifyKeyFile(fixtureKey('jwe', 'rsa2048.pub.pem'), null), { kind: 'unusable', reason: 'public key, not a private key' });
+    assert.equal(classifyKeyFile(Buffer.from('hello\n'), null).kind, 'unusable');
+    assert.deepEqual(classifyKeyFile(Buffer.from('{"kty":"EC","crv":"P-256","x":"a","y":"b"}'), null), { kind: 'unusable', reason: 'public JWK, not a private key' });
+  });
+
+  it('OpenPGP and PKCS#11 files are sniffed without parsing them', () => {
+    assert.deepEqual(classifyKeyFile(Buffer.from([0x95, 0x01, 0x00]), null), { kind: 'gpg-secret-keys', armored: false });
+    assert.deepEqual(classifyKeyFile(Buffer.from([0xc5, 0x01, 0x00]), null), { kind: 'gpg-secret-keys', armored: false });
+    assert.equal(classifyKeyFile(Buffer.from('-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nx\n'), null).kind, 'gpg-secret-keys');
+    assert.equal(classifyKeyFile(Buffer.from([0x99, 0x01, 0x00]), null).kind, 'unusable');
+    const yaml = 'pkcs11:\n  uri: pkcs11:token=t;object=k?module-name=softhsm2\nmodule:\n  env:\n    A: b\n';
+    assert.deepEqual(classifyKeyFile(Buffer.from(yaml), null), { kind: 'pkcs11-yaml' });
+  });
+});
+
+describe('assembling keys', () => {
+  it('pairs NAME.password files with their key and reports orphans', () => {
+    const keys = assembleDecryptionKeys(
+      [
+        { path: 'k/enc.pem', bytes: fixtureKey('jwe', 'rsa2048.pkcs8-encrypted.pem') },
+        { path: 'k/enc.pem.password', bytes: Buffer.from(password + '\r\n') },
+        { path: 'k/lost.password', bytes: Buffer.from('x') },
+      ],
+      new Map(),
+    );
+    assert.deepEqual(keys.privateKeys.map((k) => k.origin), ['k/enc.pem']);
+    assert.deepEqual(keys.unusable, [{ origin: 'k/lost.password', reason: 'password file without its key file' }]);
+  });
+
+  it('puts keys directory files first and payload entries after, with their passwords', () => {
+    const keys = assembleDecryptionKeys(
+      [{ path: 'dir/a.pem', bytes: fixtureKey('jwe', 'ec256.pkcs8.pem') }],
+      new Map([
+        ['privkeys', [fixtureKey('jwe', 'rsa2048.dekinfo.pem'), null, Buffer.from('junk')]],
+        ['privkeys-passwords', [Buffer.from(password)]],
+        ['x509s', [fixtureKey('jwe', 'rsa2048.cert.pem')]],
+        ['gpg-privatekeys', [Buffer.from('gpg')]],
+        ['gpg-privatekeys-passwords', [Buffer.from('pw')]],
+      ]),
+    );
+    assert.deepEqual(keys.privateKeys.map((k) => k.origin), ['dir/a.pem', 'payload privkeys[0]']);
+    assert.deepEqual(keys.certificates.map((c) => c.origin), ['payload x509s[0]']);
+    assert.deepEqual(keys.gpgSecretKeys.map((k) => [k.origin, k.password?.toString()]), [['payload gpg-privatekeys[0]', 'pw']]);
+    assert.deepEqual(keys.unusable.map((u) => u.origin), ['payload privkeys[2]']);
+  });
+});
+
+describe('keys directory walk', () => {
+  it('reads files in lexical order, recursively, and never opens FIFOs', () => {
+    const dir = temporaryDirectory();
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'b'), 'B');
+    writeFileSync(join(dir, 'a'), 'A');
+    writeFileSync(join(dir, 'sub', 'c'), 'C');
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    const contents = readKeysDirectory(dir);
+    assert.deepEqual(contents.files.map((f) => [f.path.slice(dir.length + 1), f.bytes.toString()]), [['a', 'A'], ['b', 'B'], ['sub/c', 'C']]);
+    assert.deepEqual(contents.skipped.map((s) => [s.path.slice(dir.length + 1), s.reason]), [['fifo', 'not a regular file']]);
+  });
+
+  it('follows symlinks inside, skips those leaving the directory, reads a file once', () => {
+    const outside = temporaryDirectory();
+    writeFileSync(join(outside, 'secret'), 'S');
+    const dir = temporaryDirectory();
+    mkdirSync(join(dir, '..2026'));
+    writeFileSync(join(dir, '..2026', 'key'), 'K');
+    symlinkSync('..2026', join(dir, '..data'));
+    symlinkSync('..data/key', join(dir, 'key'));
+    symlinkSync('key', join(dir, 'key-again'));
+    symlinkSync(join(outside, 'secret'), join(dir, 'escape'));
+    symlinkSync('missing', join(dir, 'dangling'));
+    const contents = readKeysDirectory(dir);
+    assert.deepEqual(contents.files.map((f) => f.bytes.toString()), ['K']);
+    assert.deepEqual(contents.skipped.map((s) => s.reason).sort(), ['dangling symlink', 'symlink points outside the keys directory']);
+  });
+
+  it('a missing directory is reported as missing, not thrown', () => {
+    assert.equal(readKeysDirectory('/nonexistent/ctd-decoder-keys').missing, true);
+  });
+});

@@ -8,6 +8,9 @@ import type { LayerDescriptor } from './payload/payload.ts';
 
 export const PUBLIC_OPTIONS_ANNOTATION = 'org.opencontainers.image.enc.pubopts';
 
+/** More wrapped-key items than any encryptor writes: a hostile image trying to make us work. */
+export const MAX_WRAPPED_ITEMS = 256;
+
 const PUT_KEY_HINT = 'put the private key matching the image\'s encryption recipient in the --decryption-keys-path directory, or pass it in the decryption payload';
 
 /**
@@ -28,16 +31,18 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
   }
   const publicOptions = parsePublicOptions(decodeAnnotation(descriptor, PUBLIC_OPTIONS_ANNOTATION));
 
+  const itemsByScheme = wrapped.map((entry) => decodeItems(entry.value, `${WRAPPED_KEYS_ANNOTATION_PREFIX}${entry.scheme}`));
+
   const missing: string[] = [];
   const failed: string[] = [];
-  for (const entry of wrapped) {
+  for (const [index, entry] of wrapped.entries()) {
     const scheme = await entry.load();
     const missingKeys = scheme.missingKeys(keys);
     if (missingKeys !== null) {
       missing.push(`${entry.scheme}: ${missingKeys}`);
       continue;
     }
-    const items = entry.value.split(',').map((item, i) => decodeItem(item, `${WRAPPED_KEYS_ANNOTATION_PREFIX}${entry.scheme}`, i));
+    const items = itemsByScheme[index]!;
     try {
       return layerCipherOptions(publicOptions, await scheme.unwrap(items, keys));
     } catch (error) {
@@ -45,7 +50,7 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
       failed.push(`${entry.scheme}: ${error.message}`);
     }
   }
-  const skipped = keys.unusable.length > 0 ? `; ${keys.unusable.length} key file(s) skipped: ${summariseUnusable(keys)}` : '';
+  const skipped = keys.unusable.length > 0 ? `; skipped ${keys.unusable.length}: ${summariseUnusable(keys)}` : '';
   if (failed.length === 0) {
     throw new NoKeySuppliedError(`no key supplied for this layer's schemes (${missing.join('; ')}${skipped})`, PUT_KEY_HINT);
   }
@@ -55,9 +60,13 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
   );
 }
 
+/** Skipped keys grouped by reason, with one example each: "public key, not a private key: a.pem (+2 more)". */
 function summariseUnusable(keys: DecryptionKeys): string {
-  const shown = keys.unusable.slice(0, 3).map((entry) => `${entry.origin}: ${entry.reason}`);
-  return shown.join(', ') + (keys.unusable.length > 3 ? ', …' : '');
+  const byReason = new Map<string, string[]>();
+  for (const entry of keys.unusable) byReason.set(entry.reason, [...(byReason.get(entry.reason) ?? []), entry.origin]);
+  return [...byReason]
+    .map(([reason, origins]) => `${reason}: ${origins[0]}${origins.length > 1 ? ` (+${origins.length - 1} more)` : ''}`)
+    .join(', ');
 }
 
 function decodeAnnotation(descriptor: LayerDescriptor, name: string): Buffer {
@@ -70,10 +79,16 @@ function decodeAnnotation(descriptor: LayerDescriptor, name: string): Buffer {
   return bytes;
 }
 
-function decodeItem(item: string, annotation: string, index: number): Buffer {
-  const bytes = decodeStdBase64(item);
-  if (bytes === null) {
-    throw new AnnotationError(`item ${index} of layer annotation ${annotation} is not valid base64`, 'the image manifest is corrupt; re-encrypt or re-push it');
+function decodeItems(value: string, annotation: string): Buffer[] {
+  const items = value.split(',');
+  if (items.length > MAX_WRAPPED_ITEMS) {
+    throw new AnnotationError(`layer annotation ${annotation} has ${items.length} items (limit ${MAX_WRAPPED_ITEMS})`, 'the image manifest is corrupt or hostile; do not run it');
   }
-  return bytes;
+  return items.map((item, index) => {
+    const bytes = decodeStdBase64(item);
+    if (bytes === null) {
+      throw new AnnotationError(`item ${index} of layer annotation ${annotation} is not valid base64`, 'the image manifest is corrupt; re-encrypt or re-push it');
+    }
+    return bytes;
+  });
 }

@@ -20,7 +20,7 @@ export interface KeysDirectoryContents {
   missing: boolean;
 }
 
-export const KEYS_DIRECTORY_LIMITS = { maxFiles: 1000, maxDepth: 16, maxFileBytes: 4 * 1024 * 1024 };
+export const KEYS_DIRECTORY_LIMITS = { maxFiles: 1000, maxDepth: 16, maxFileBytes: 4 * 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 };
 
 /**
  * Reads every key file below `root`, in lexical order.
@@ -34,9 +34,9 @@ export const KEYS_DIRECTORY_LIMITS = { maxFiles: 1000, maxDepth: 16, maxFileByte
  */
 export function readKeysDirectory(root: string): KeysDirectoryContents {
   const contents: KeysDirectoryContents = { files: [], skipped: [], missing: false };
-  let realRoot: string;
+  let realRoot: Buffer;
   try {
-    realRoot = realpathSync(root);
+    realRoot = realpathSync(root, { encoding: 'buffer' });
     if (!statSync(realRoot).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     readdirSync(realRoot);
   } catch (error) {
@@ -47,25 +47,31 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
       'make --decryption-keys-path a directory readable by containerd (root), or remove the argument',
     );
   }
+  // Paths stay raw bytes (Buffers) so that file names which are not UTF-8 are still read;
+  // latin1 strings of those bytes serve as exact keys for comparisons.
+  const rootPrefix = Buffer.concat([realRoot, SEPARATOR]).toString('latin1');
+  const inside = (target: Buffer) => target.equals(realRoot) || target.toString('latin1').startsWith(rootPrefix);
   const seen = new Set<string>();
-  const inside = (target: string) => target === realRoot || target.startsWith(realRoot + sep);
+  let totalBytes = 0;
+  let walkCut = false;
 
-  const visit = (realDir: string, shownDir: string, depth: number): void => {
-    let names: string[];
+  const visit = (realDir: Buffer, shownDir: string, depth: number): void => {
+    let names: Buffer[];
     try {
-      names = readdirSync(realDir).sort();
+      names = readdirSync(realDir, { encoding: 'buffer' }).sort(Buffer.compare);
     } catch (error) {
       contents.skipped.push({ path: shownDir, reason: `directory not readable (${(error as NodeJS.ErrnoException).code})` });
       return;
     }
     for (const name of names) {
-      if (name.startsWith('..')) continue;
-      const shown = join(shownDir, name);
-      let target = join(realDir, name);
+      if (walkCut) return;
+      if (name[0] === DOT && name[1] === DOT) continue;
+      const shown = join(shownDir, name.toString('utf8'));
+      let target = Buffer.concat([realDir, SEPARATOR, name]);
       let stats = lstatSync(target, { throwIfNoEntry: false });
       if (stats?.isSymbolicLink()) {
         try {
-          target = realpathSync(target);
+          target = realpathSync(target, { encoding: 'buffer' });
         } catch {
           contents.skipped.push({ path: shown, reason: 'dangling symlink' });
           continue;
@@ -76,19 +82,27 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
         }
         stats = statSync(target, { throwIfNoEntry: false });
       }
-      if (stats === undefined || seen.has(target)) continue;
-      seen.add(target);
+      if (stats === undefined || seen.has(target.toString('latin1'))) continue;
+      seen.add(target.toString('latin1'));
       if (stats.isDirectory()) {
         if (depth >= KEYS_DIRECTORY_LIMITS.maxDepth) contents.skipped.push({ path: shown, reason: 'directory nested too deeply' });
         else visit(target, shown, depth + 1);
       } else if (!stats.isFile()) {
         contents.skipped.push({ path: shown, reason: 'not a regular file' });
       } else if (contents.files.length >= KEYS_DIRECTORY_LIMITS.maxFiles) {
-        contents.skipped.push({ path: shown, reason: `more than ${KEYS_DIRECTORY_LIMITS.maxFiles} files in the keys directory` });
+        contents.skipped.push({ path: shown, reason: `more than ${KEYS_DIRECTORY_LIMITS.maxFiles} files in the keys directory; the rest is not read` });
+        walkCut = true;
+        return;
       } else {
         const read = readRegularFile(target);
-        if (typeof read === 'string') contents.skipped.push({ path: shown, reason: read });
-        else contents.files.push({ path: shown, bytes: read });
+        if (typeof read === 'string') {
+          contents.skipped.push({ path: shown, reason: read });
+        } else if (totalBytes + read.length > KEYS_DIRECTORY_LIMITS.maxTotalBytes) {
+          contents.skipped.push({ path: shown, reason: `keys directory holds more than ${KEYS_DIRECTORY_LIMITS.maxTotalBytes} bytes` });
+        } else {
+          totalBytes += read.length;
+          contents.files.push({ path: shown, bytes: read });
+        }
       }
     }
   };
@@ -96,8 +110,11 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
   return contents;
 }
 
+const SEPARATOR = Buffer.from(sep);
+const DOT = 0x2e;
+
 /** Reads a file that must still be regular and small when opened; returns the reason otherwise. */
-function readRegularFile(path: string): Buffer | string {
+function readRegularFile(path: Buffer): Buffer | string {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);

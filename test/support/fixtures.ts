@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './run-decoder.ts';
+import { FIXTURES } from './paths.ts';
 import { temporaryDirectory } from './temporary.ts';
 
-export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
+export { FIXTURES } from './paths.ts';
 
 export interface LayerCase {
   name: string;

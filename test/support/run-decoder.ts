@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { DECODER_BIN } from './paths.ts';
+import { leakedSecret } from './secrets.ts';
 
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const DECODER_BIN = process.env['CTD_DECODER_BIN'] ?? join(REPO_ROOT, 'dist', 'ctd-decoder');
+export { DECODER_BIN, REPO_ROOT } from './paths.ts';
 
 export interface DecoderRun {
   code: number | null;
@@ -43,8 +42,11 @@ export function runDecoder(input: DecoderInput): Promise<DecoderRun> {
   child.stdin!.end(input.stdin);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }),
-    );
+    child.on('close', (code, signal) => {
+      const run = { code, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
+      const leaked = leakedSecret(run.stderr);
+      if (leaked !== null) reject(new Error(`decoder printed a secret on stderr (${leaked.length} characters of key material or password)`));
+      else resolve(run);
+    });
   });
 }

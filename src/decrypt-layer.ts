@@ -42,12 +42,19 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
       missing.push(`${entry.scheme}: ${missingKeys}`);
       continue;
     }
-    const items = itemsByScheme[index]!;
+    let privateOptions: Buffer;
     try {
-      return layerCipherOptions(publicOptions, await scheme.unwrap(items, keys));
+      privateOptions = await scheme.unwrap(itemsByScheme[index]!, keys);
     } catch (error) {
       if (!(error instanceof UnwrapFailure)) throw error;
       failed.push(`${entry.scheme}: ${error.message}`);
+      continue;
+    }
+    try {
+      return layerCipherOptions(publicOptions, privateOptions);
+    } finally {
+      // The layer key's text form; the cipher options keep their own binary copy.
+      privateOptions.fill(0);
     }
   }
   const skipped = keys.unusable.length > 0 ? `; skipped ${keys.unusable.length}: ${summariseUnusable(keys)}` : '';

@@ -1,0 +1,690 @@
+// The end-to-end environment: a loopback registry and a private containerd,
+// all under one fresh temporary directory, torn down completely afterwards
+// (processes killed, mounts unmounted, directory removed), even when a test or
+// the start-up itself fails.
+//
+// containerd's configuration is config-examples/containerd-1.6-config.toml,
+// the file we ship, with only its well-known paths rewritten (see
+// renderContainerdConfig), plus a short block of test-environment settings
+// appended after it (testEnvironmentBlock), none of which touches decryption.
+// The decoder is reached through a recording probe (writeDecoderProbe).
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { viewSnapshot, removeSnapshot } from './containerd-api.ts';
+import { listImages } from './cri.ts';
+import { BUSYBOX } from './oci-image.ts';
+import { run } from './run.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'config-examples', 'containerd-1.6-config.toml');
+
+/** The decoder under test. */
+export function decoderBinary(): string {
+  return process.env.CTD_DECODER_BIN ?? path.join(REPO_ROOT, 'dist', 'ctd-decoder');
+}
+
+// ---------------------------------------------------------------------------
+// Prerequisites and the skip rule.
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '/usr/bin:/bin')
+    .split(':')
+    .some((dir) => {
+      try {
+        fs.accessSync(path.join(dir || '.', cmd), fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** True when the ELF file has no PT_INTERP program header (a static binary runs in any rootfs). */
+function isStaticElf(file: string): boolean {
+  try {
+    const b = fs.readFileSync(file);
+    if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false; // ELF64 only
+    const phoff = Number(b.readBigUInt64LE(0x20));
+    const phentsize = b.readUInt16LE(0x36);
+    const phnum = b.readUInt16LE(0x38);
+    for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What is missing to run the suite, as install hints; empty when everything is there. */
+export function missingPrerequisites(): string[] {
+  const packages: string[] = [];
+  const want = (ok: boolean, pkg: string): void => {
+    if (!ok && !packages.includes(pkg)) packages.push(pkg);
+  };
+  want(onPath('containerd') && onPath('ctr'), 'containerd');
+  want(onPath('docker-registry'), 'docker-registry');
+  want(onPath('skopeo'), 'skopeo');
+  want(onPath('umoci'), 'umoci');
+  want(isStaticElf(BUSYBOX), 'busybox-static');
+  want(onPath('mount') && onPath('umount'), 'mount');
+  const problems: string[] = [];
+  if (packages.length) problems.push(`apt-get install ${packages.join(' ')}`);
+  if (process.getuid?.() !== 0) problems.push('run as root (containerd and mounts need it)');
+  const bin = decoderBinary();
+  try {
+    fs.accessSync(bin, fs.constants.X_OK);
+  } catch {
+    problems.push(`build the decoder (${bin} is missing; or set CTD_DECODER_BIN)`);
+  }
+  return problems;
+}
+
+/**
+ * The skip rule: undefined when the suite can run; otherwise the one line to
+ * show. With CI=true a missing prerequisite is an error, not a skip.
+ */
+export function skipReason(): string | undefined {
+  const problems = missingPrerequisites();
+  if (problems.length === 0) return undefined;
+  const line = `containerd end-to-end suite needs: ${problems.join('; ')}`;
+  if (process.env.CI === 'true') throw new Error(`${line} (CI=true: not skipping)`);
+  return line;
+}
+
+// ---------------------------------------------------------------------------
+// Cleanup: a stack of undo steps, plus a last-resort exit hook.
+
+const livePids = new Set<number>();
+const liveDirs = new Set<string>();
+
+/** Mount points at or below dir, deepest first (from /proc/self/mountinfo). */
+export function mountsUnder(dir: string): string[] {
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const prefix = dir.endsWith('/') ? dir : dir + '/';
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => unescape(line.split(' ')[4]!))
+    .filter((mp) => mp === dir || mp.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
+function unmountAllSync(dir: string): void {
+  for (const mp of mountsUnder(dir)) {
+    try {
+      execFileSync('umount', [mp], { stdio: 'ignore' });
+    } catch {
+      try {
+        execFileSync('umount', ['-l', mp], { stdio: 'ignore' });
+      } catch {
+        /* reported by the caller's final check */
+      }
+    }
+  }
+}
+
+// Last resort, for when the test process ends without running its after()
+// hooks: an uncaught error, process.exit(), or a signal (the test runner
+// kills its file processes with SIGTERM when it is interrupted or its output
+// pipe breaks). Daemons get SIGKILL, mounts are detached, the directory goes.
+function emergencyCleanup(): void {
+  for (const pid of livePids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  livePids.clear();
+  for (const dir of liveDirs) {
+    unmountAllSync(dir);
+    if (!process.env.E2E_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  liveDirs.clear();
+}
+process.once('exit', emergencyCleanup);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    emergencyCleanup();
+    process.exit(128 + os.constants.signals[signal]);
+  });
+}
+
+export class Cleanup {
+  readonly #steps: Array<{ what: string; fn: () => Promise<void> | void }> = [];
+
+  add(what: string, fn: () => Promise<void> | void): void {
+    this.#steps.push({ what, fn });
+  }
+
+  /** Runs every step, last added first; returns the failures instead of stopping at the first. */
+  async run(): Promise<string[]> {
+    const failures: string[] = [];
+    for (let step = this.#steps.pop(); step; step = this.#steps.pop()) {
+      try {
+        await step.fn();
+      } catch (err) {
+        failures.push(`${step.what}: ${(err as Error).message}`);
+      }
+    }
+    return failures;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Daemons.
+
+export interface Daemon {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<number | null>;
+}
+
+function startDaemon(name: string, cmd: string, args: string[], logFile: string, cwd: string): Daemon {
+  const log = fs.openSync(logFile, 'a');
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+  const pid = child.pid;
+  livePids.add(pid);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      livePids.delete(pid);
+      resolve(code);
+    });
+    child.once('error', () => {
+      livePids.delete(pid);
+      resolve(null);
+    });
+  });
+  return { name, child, logFile, exited };
+}
+
+async function stopDaemon(d: Daemon, graceMs = 5000): Promise<void> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return;
+  d.child.kill('SIGTERM');
+  const timer = setTimeout(() => d.child.kill('SIGKILL'), graceMs);
+  await d.exited;
+  clearTimeout(timer);
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function waitFor(what: string, d: Daemon, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (d.child.exitCode !== null || d.child.signalCode !== null) {
+      throw new Error(`${d.name} exited during start-up (${d.child.exitCode ?? d.child.signalCode}):\n${tail(d.logFile)}`);
+    }
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what} not ready after ${timeoutMs} ms:\n${tail(d.logFile)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The registry.
+
+export interface Registry {
+  /** host:port, e.g. 127.0.0.1:40123 */
+  readonly host: string;
+  /** The filesystem store (for tampering with blobs in place). */
+  readonly storage: string;
+  readonly daemon: Daemon;
+}
+
+export async function startRegistry(dir: string, cleanup: Cleanup): Promise<Registry> {
+  const storage = path.join(dir, 'storage');
+  fs.mkdirSync(storage, { recursive: true });
+  let lastError: Error | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const host = `127.0.0.1:${await freePort()}`;
+    const config = path.join(dir, 'config.yml');
+    // No blob descriptor cache: tampering with the store shows up at once.
+    fs.writeFileSync(
+      config,
+      [
+        'version: 0.1',
+        'log:',
+        '  level: warn',
+        '  accesslog:',
+        '    disabled: true',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${storage}`,
+        '  delete:',
+        '    enabled: true',
+        'http:',
+        `  addr: ${host}`,
+        '',
+      ].join('\n'),
+    );
+    const daemon = startDaemon('docker-registry', 'docker-registry', ['serve', config], path.join(dir, 'registry.log'), dir);
+    cleanup.add('stop docker-registry', () => stopDaemon(daemon));
+    try {
+      await waitFor('docker-registry', daemon, 15_000, async () => (await fetch(`http://${host}/v2/`)).status === 200);
+      return { host, storage, daemon };
+    } catch (err) {
+      lastError = err as Error; // most likely the port was taken meanwhile: try another
+      await stopDaemon(daemon);
+    }
+  }
+  throw lastError!;
+}
+
+// ---------------------------------------------------------------------------
+// containerd's configuration, from the shipped example.
+
+export interface ContainerdPaths {
+  decoder: string;
+  keysDir: string;
+  keyProviderConfig: string;
+  hostsDir: string;
+  root: string;
+  state: string;
+}
+
+/**
+ * The example's well-known paths and what the test puts in their place. The
+ * example is written so that plain string replacement of these is all it
+ * takes; the longer ones come first where one is a prefix of another.
+ */
+function substitutions(p: ContainerdPaths): Array<[string, string]> {
+  return [
+    ['/usr/local/bin/ctd-decoder', p.decoder],
+    ['/etc/containerd/ocicrypt/keys', p.keysDir],
+    ['/etc/containerd/ocicrypt/ocicrypt_keyprovider.conf', p.keyProviderConfig],
+    ['/etc/containerd/certs.d', p.hostsDir],
+    ['/var/lib/containerd', p.root],
+    ['/run/containerd', p.state],
+  ];
+}
+
+/** Settings the test environment needs and a user's node does not; appended after the example. */
+function testEnvironmentBlock(dir: string): string {
+  return `
+# ---- appended by test/e2e/harness.ts: test-environment settings, not part of the example ----
+# "native" works on every filesystem (CI often runs on overlayfs, where overlayfs
+# snapshots cannot nest); CNI and the opt plugin would otherwise use /etc/cni,
+# /opt/cni and /opt/containerd.
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  snapshotter = "native"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "${dir}/cni/bin"
+  conf_dir = "${dir}/cni/conf"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${dir}/opt"
+`;
+}
+
+const isComment = (line: string): boolean => /^\s*(#|$)/.test(line);
+
+/**
+ * The example with its paths replaced. Fails if the example gained an absolute
+ * path the harness does not know (it would point a test at the real system),
+ * or lost one of the paths it should carry.
+ */
+export function renderContainerdConfig(example: string, p: ContainerdPaths, dir: string): string {
+  const subs = substitutions(p);
+  const code = example.split('\n').filter((l) => !isComment(l));
+  for (const line of code) {
+    for (const m of line.matchAll(/(?<=["=])\/[^"\s,]*/g)) {
+      if (!subs.some(([from]) => m[0] === from || m[0].startsWith(from + '/'))) {
+        throw new Error(`example config has a path the e2e harness does not rewrite: ${m[0]}`);
+      }
+    }
+  }
+  let out = example;
+  for (const [from, to] of subs) {
+    if (!code.some((l) => l.includes(from))) throw new Error(`example config no longer mentions ${from}`);
+    out = out.split(from).join(to);
+  }
+  for (const table of ['[plugins."io.containerd.grpc.v1.cri".containerd]', '[plugins."io.containerd.grpc.v1.cri".cni]', '[plugins."io.containerd.internal.v1.opt"]']) {
+    if (example.includes(table)) throw new Error(`example config defines ${table}; the harness appends its own`);
+  }
+  return out + testEnvironmentBlock(dir);
+}
+
+// ---------------------------------------------------------------------------
+// The decoder probe.
+
+/**
+ * containerd runs the example's path; the harness puts there a short shell
+ * script that records how it was called (STREAM_PROCESSOR_MEDIATYPE, what fd
+ * 3 is, the arguments) and then execs the decoder under test. exec keeps the
+ * process, its fds (0, 1, 2, and 3 when present), environment and arguments:
+ * the decoder sees exactly what containerd gave. The log is the evidence for
+ * what containerd hands each processor.
+ *
+ * "Lose the race" mode (Containerd.loseExitStatusRace): containerd 1.6 checks
+ * a processor's exit status only if its wait goroutine has finished when the
+ * layer stream ends, and that goroutine also waits for stderr to reach EOF
+ * (containerd#6914). In this mode the probe leaves a `sleep` holding the
+ * stderr pipe open for a while, so containerd deterministically misses the
+ * decoder's exit status and judges the layer by the bytes on stdout alone:
+ * the worst case of that race, on every pull.
+ */
+interface ProbeFiles {
+  /** One line per processor call: media type, fd 3, arguments (tab-separated). */
+  log: string;
+  /** Present = "lose the race" mode on. */
+  loseRaceFlag: string;
+  /** PIDs of the sleepers holding stderr open. */
+  sleepers: string;
+}
+
+function probeFiles(dir: string): ProbeFiles {
+  return {
+    log: path.join(dir, 'processor-calls.log'),
+    loseRaceFlag: path.join(dir, 'lose-exit-status-race'),
+    sleepers: path.join(dir, 'stderr-holders.pids'),
+  };
+}
+
+function writeDecoderProbe(file: string, decoder: string, p: ProbeFiles): void {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  fs.writeFileSync(
+    file,
+    [
+      '#!/bin/sh',
+      `printf '%s\\t%s\\t%s\\n' "$STREAM_PROCESSOR_MEDIATYPE" "$(readlink /proc/self/fd/3 2>/dev/null || echo none)" "$*" >> ${q(p.log)}`,
+      `if [ -e ${q(p.loseRaceFlag)} ]; then sleep 3 </dev/null >/dev/null 3<&- & echo $! >> ${q(p.sleepers)}; fi`,
+      `exec ${q(decoder)} "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+}
+
+export interface ProcessorCall {
+  mediaType: string;
+  /** readlink of fd 3 as the decoder started: "pipe:[123]" when containerd sent a payload, "none" when fd 3 was closed. */
+  fd3: string;
+  args: string;
+}
+
+// ---------------------------------------------------------------------------
+// containerd.
+
+export interface ContainerdOptions {
+  /** Name of the instance's directory under the environment's temp dir. */
+  name: string;
+  decoder: string;
+  keysDir: string;
+  hostsDir: string;
+  /** Applied to the rendered config (for variants of the example); identity by default. */
+  transformConfig?: (config: string) => string;
+}
+
+export class Containerd {
+  readonly dir: string;
+  readonly socket: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  readonly snapshotDir: string;
+  readonly daemon: Daemon;
+  readonly #probe: ProbeFiles;
+
+  private constructor(dir: string, socket: string, configFile: string, daemon: Daemon) {
+    this.dir = dir;
+    this.socket = socket;
+    this.configFile = configFile;
+    this.logFile = daemon.logFile;
+    this.#probe = probeFiles(dir);
+    this.snapshotDir = path.join(dir, 'root', 'io.containerd.snapshotter.v1.native', 'snapshots');
+    this.daemon = daemon;
+  }
+
+  static async start(parent: string, opts: ContainerdOptions, cleanup: Cleanup): Promise<Containerd> {
+    const dir = path.join(parent, opts.name);
+    for (const sub of ['root', 'state', 'bin', 'cni/bin', 'cni/conf', 'opt']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    const socket = path.join(dir, 'state', 'containerd.sock');
+    if (Buffer.byteLength(socket + '.ttrpc') > 100) throw new Error(`socket path too long for a unix socket: ${socket} (set TMPDIR shorter)`);
+    const probe = path.join(dir, 'bin', 'ctd-decoder');
+    const files = probeFiles(dir);
+    fs.writeFileSync(files.log, '');
+    writeDecoderProbe(probe, opts.decoder, files);
+    const paths: ContainerdPaths = {
+      decoder: probe,
+      keysDir: opts.keysDir,
+      keyProviderConfig: path.join(dir, 'ocicrypt_keyprovider.conf'), // deliberately absent: "no key providers"
+      hostsDir: opts.hostsDir,
+      root: path.join(dir, 'root'),
+      state: path.join(dir, 'state'),
+    };
+    let config = renderContainerdConfig(fs.readFileSync(EXAMPLE_CONFIG, 'utf8'), paths, dir);
+    if (opts.transformConfig) config = opts.transformConfig(config);
+    const configFile = path.join(dir, 'config.toml');
+    fs.writeFileSync(configFile, config);
+
+    const daemon = startDaemon(`containerd (${opts.name})`, 'containerd', ['--config', configFile], path.join(dir, 'containerd.log'), dir);
+    cleanup.add(`stop containerd (${opts.name})`, () => stopDaemon(daemon, 10_000));
+    // Ready when CRI answers (it reports "not initialized" for a moment after the socket appears).
+    await waitFor(`containerd CRI (${opts.name})`, daemon, 30_000, async () => {
+      if (!fs.existsSync(socket)) return false;
+      await listImages(socket, 2000);
+      return true;
+    });
+    const ctd = new Containerd(dir, socket, configFile, daemon);
+    cleanup.add(`end stderr holders (${opts.name})`, () => ctd.loseExitStatusRace(false));
+    return ctd;
+  }
+
+  stop(): Promise<void> {
+    this.loseExitStatusRace(false);
+    return stopDaemon(this.daemon, 10_000);
+  }
+
+  /** Switches the probe's "lose the race" mode (see writeDecoderProbe); switching off ends the sleepers it started. */
+  loseExitStatusRace(on: boolean): void {
+    if (on) {
+      fs.writeFileSync(this.#probe.loseRaceFlag, '');
+      return;
+    }
+    fs.rmSync(this.#probe.loseRaceFlag, { force: true });
+    if (!fs.existsSync(this.#probe.sleepers)) return;
+    for (const pid of fs.readFileSync(this.#probe.sleepers, 'utf8').split('\n').filter(Boolean).map(Number)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* already exited */
+      }
+    }
+    fs.rmSync(this.#probe.sleepers, { force: true });
+  }
+
+  ctr(args: string[]): Promise<string> {
+    return run('ctr', ['--address', this.socket, '--namespace', 'k8s.io', ...args]);
+  }
+
+  /** Snapshots of the CRI namespace in the native snapshotter, as "key kind" strings, sorted. */
+  async snapshots(): Promise<string[]> {
+    const out = await this.ctr(['snapshots', '--snapshotter', 'native', 'ls']);
+    return out
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((cols) => cols[0])
+      .map((cols) => `${cols[0]} ${cols[cols.length - 1]}`)
+      .sort();
+  }
+
+  /** The native snapshotter's directories on disk (removed by containerd's garbage collector, shortly after the metadata). */
+  snapshotDirs(): string[] {
+    return fs.existsSync(this.snapshotDir) ? fs.readdirSync(this.snapshotDir).sort() : [];
+  }
+
+  /** Every processor call recorded so far. */
+  processorCalls(): ProcessorCall[] {
+    return fs
+      .readFileSync(this.#probe.log, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [mediaType = '', fd3 = '', args = ''] = line.split('\t');
+        return { mediaType, fd3, args };
+      });
+  }
+
+  /**
+   * Reads files out of a committed snapshot the way a consumer would: a
+   * read-only view of it (labelled as a GC root, see containerd-api.ts),
+   * mounted on a directory under the environment, then unmounted and removed.
+   */
+  async readFromSnapshot(chainId: string, files: string[]): Promise<Record<string, string>> {
+    const key = `e2e-view-${randomBytes(6).toString('hex')}`;
+    const target = path.join(this.dir, 'mnt', key);
+    fs.mkdirSync(target, { recursive: true });
+    try {
+      const mounts = await viewSnapshot(this.socket, 'k8s.io', 'native', key, chainId);
+      try {
+        if (mounts.length !== 1) throw new Error(`expected one mount for a native view, got ${JSON.stringify(mounts)}`);
+        const m = mounts[0]!;
+        await run('mount', ['-t', m.type, '-o', m.options.join(',') || 'defaults', m.source, target]);
+        try {
+          const out: Record<string, string> = {};
+          for (const f of files) out[f] = fs.readFileSync(path.join(target, f), 'utf8');
+          return out;
+        } finally {
+          await run('umount', [target]);
+        }
+      } finally {
+        await removeSnapshot(this.socket, 'k8s.io', 'native', key);
+      }
+    } finally {
+      fs.rmSync(target, { recursive: true, force: true });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Keys.
+
+export interface KeyPair {
+  name: string;
+  privatePem: string;
+  /** Public key file, for skopeo's --encryption-key jwe:<file>. */
+  publicFile: string;
+}
+
+export function makeKeyPair(dir: string, name: string, type: 'rsa' | 'ec'): KeyPair {
+  const { privateKey, publicKey } =
+    type === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicFile = path.join(dir, `${name}.pub.pem`);
+  fs.writeFileSync(publicFile, publicKey.export({ type: 'spki', format: 'pem' }));
+  return { name, privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicFile };
+}
+
+/**
+ * The decoder's keys directory. Plain private key files only: the Go
+ * reference rejects symlinks and fails on files it does not recognise.
+ */
+export class KeysDir {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = dir;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  /** Makes the directory hold exactly these keys. */
+  set(keys: KeyPair[]): void {
+    for (const f of fs.readdirSync(this.dir)) fs.rmSync(path.join(this.dir, f), { force: true });
+    for (const k of keys) fs.writeFileSync(path.join(this.dir, `${k.name}.pem`), k.privatePem, { mode: 0o600 });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The whole environment.
+
+export class E2eEnv {
+  readonly tmp: string;
+  readonly cleanup: Cleanup;
+  readonly registry: Registry;
+  readonly containerd: Containerd;
+  readonly keys: KeysDir;
+  readonly hostsDir: string;
+  readonly work: string;
+
+  private constructor(tmp: string, cleanup: Cleanup, registry: Registry, containerd: Containerd, keys: KeysDir, hostsDir: string) {
+    this.tmp = tmp;
+    this.cleanup = cleanup;
+    this.registry = registry;
+    this.containerd = containerd;
+    this.keys = keys;
+    this.hostsDir = hostsDir;
+    this.work = path.join(tmp, 'work');
+  }
+
+  /** Starts registry and containerd; on failure tears down what was started and rethrows. */
+  static async start(decoder: string, initialKeys: KeyPair[] = []): Promise<E2eEnv> {
+    const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ctd-e2e-')));
+    liveDirs.add(tmp);
+    const cleanup = new Cleanup();
+    cleanup.add('remove temp dir', () => {
+      liveDirs.delete(tmp);
+      if (process.env.E2E_KEEP_TMP) console.error(`# e2e: kept ${tmp}`);
+      else fs.rmSync(tmp, { recursive: true, force: true });
+    });
+    cleanup.add('unmount leftovers', () => {
+      const left = mountsUnder(tmp);
+      unmountAllSync(tmp);
+      if (left.length) throw new Error(`had to unmount ${left.join(', ')}`);
+    });
+    try {
+      fs.mkdirSync(path.join(tmp, 'work'));
+      const keys = new KeysDir(path.join(tmp, 'keys'));
+      keys.set(initialKeys);
+      const registry = await startRegistry(path.join(tmp, 'registry'), cleanup);
+      const hostsDir = path.join(tmp, 'certs.d');
+      writeHostsToml(hostsDir, registry.host);
+      const containerd = await Containerd.start(tmp, { name: 'containerd', decoder, keysDir: keys.dir, hostsDir }, cleanup);
+      return new E2eEnv(tmp, cleanup, registry, containerd, keys, hostsDir);
+    } catch (err) {
+      const failures = await cleanup.run();
+      if (failures.length) (err as Error).message += `\n(cleanup: ${failures.join('; ')})`;
+      throw err;
+    }
+  }
+
+  /** Stops everything; throws if anything could not be cleaned up. */
+  async stop(): Promise<void> {
+    const failures = await this.cleanup.run();
+    if (failures.length) throw new Error(`e2e cleanup: ${failures.join('; ')}`);
+  }
+}
+
+/** containerd's per-registry config: the loopback registry speaks plain HTTP. */
+export function writeHostsToml(hostsDir: string, host: string): void {
+  const dir = path.join(hostsDir, host);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(
+    path.join(dir, 'hosts.toml'),
+    [`server = "http://${host}"`, '', `[host."http://${host}"]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
+  );
+}

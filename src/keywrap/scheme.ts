@@ -1,4 +1,4 @@
-import type { DecryptionKeys } from '../keys/decryption-keys.ts';
+import type { DecryptionKeys, SuppliedBytes } from '../keys/decryption-keys.ts';
 
 /**
  * One key-wrap scheme (JWE, OpenPGP, PKCS#7, PKCS#11, a key provider). It
@@ -16,6 +16,19 @@ export interface KeyWrapScheme {
   missingKeys(keys: DecryptionKeys): string | null;
   /** Resolves to the private options JSON, or rejects with UnwrapFailure saying why no key fitted. */
   unwrap(items: readonly Buffer[], keys: DecryptionKeys): Promise<Buffer>;
+  /**
+   * For `ctd-decoder inspect`, never on the decode path: what the wrapped-key
+   * items reveal about their recipients without any private key (OpenPGP key
+   * IDs, PKCS#7 issuer and serial, JWE algorithms), one line per recipient.
+   * Schemes whose format reveals nothing leave it out.
+   */
+  describeRecipients?(items: readonly Buffer[]): string[];
+  /**
+   * For `ctd-decoder keys`: how key material this scheme parses itself
+   * (OpenPGP keyrings, PKCS#11 key files) identifies, e.g. fingerprints and
+   * user IDs, or a PKCS#11 URI without its PIN. One line per key.
+   */
+  describeKeyMaterial?(material: SuppliedBytes): Promise<string[]>;
 }
 
 /** A scheme had keys but could not unwrap; the message is its part of the one-line error. */

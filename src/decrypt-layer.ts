@@ -1,4 +1,5 @@
 import { decodeStdBase64 } from './encoding/base64.ts';
+import { quoteUntrusted } from './encoding/untrusted-text.ts';
 import { AnnotationError, CipherOptionsError, NoKeySuppliedError, NoMatchingKeyError, NotEncryptedError } from './errors.ts';
 import type { DecryptionKeys } from './keys/decryption-keys.ts';
 import { layerCipherOptions, parsePublicOptions, type LayerCipherOptions } from './blockcipher/options.ts';
@@ -24,8 +25,8 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
   if (wrapped.length === 0) {
     throw new NotEncryptedError(
       unknownSchemes.length > 0
-        ? `layer is wrapped only for schemes this decoder does not know: ${unknownSchemes.join(', ')}`
-        : `layer (${descriptor.mediaType || 'no media type'}) carries no wrapped keys`,
+        ? `layer is wrapped only for schemes this decoder does not know: ${unknownSchemes.map((name) => quoteUntrusted(name)).join(', ')}`
+        : `layer (${quoteUntrusted(descriptor.mediaType || 'no media type', 100)}) carries no wrapped keys`,
       'check that [stream_processors] "accepts" lists only +encrypted media types',
     );
   }
@@ -47,7 +48,7 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
       privateOptions = await scheme.unwrap(itemsByScheme[index]!, keys);
     } catch (error) {
       if (!(error instanceof UnwrapFailure)) throw error;
-      failed.push(`${entry.scheme}: ${error.message}`);
+      (error.noUsableKey ? missing : failed).push(`${entry.scheme}: ${error.message}`);
       continue;
     }
     try {
@@ -63,7 +64,7 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
   }
   throw new NoMatchingKeyError(
     `keys were supplied but none unwraps this layer (${[...failed, ...missing].join('; ')}${skipped})`,
-    'the image was encrypted for other recipients: add the matching private key',
+    'add the private key the image was encrypted for (or fix the password named above)',
   );
 }
 
@@ -76,7 +77,7 @@ function summariseUnusable(keys: DecryptionKeys): string {
     .join(', ');
 }
 
-function decodeAnnotation(descriptor: LayerDescriptor, name: string): Buffer {
+export function decodeAnnotation(descriptor: LayerDescriptor, name: string): Buffer {
   const value = descriptor.annotations.get(name);
   if (value === undefined) {
     throw new CipherOptionsError(`layer has no ${name} annotation, so its cipher is unknown`, 'the image was encrypted by an incompatible tool; re-encrypt it');
@@ -86,7 +87,7 @@ function decodeAnnotation(descriptor: LayerDescriptor, name: string): Buffer {
   return bytes;
 }
 
-function decodeItems(value: string, annotation: string): Buffer[] {
+export function decodeItems(value: string, annotation: string): Buffer[] {
   const items = value.split(',');
   if (items.length > MAX_WRAPPED_ITEMS) {
     throw new AnnotationError(`layer annotation ${annotation} has ${items.length} items (limit ${MAX_WRAPPED_ITEMS})`, 'the image manifest is corrupt or hostile; do not run it');

@@ -1,4 +1,5 @@
 import { CipherOptionsError } from '../errors.ts';
+import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import {
   GoJsonError,
   bytesField,
@@ -52,7 +53,7 @@ export function parsePublicOptions(bytes: Buffer): PublicOptions {
     const cipher = stringField(json, 'cipher', 'pubopts') ?? '';
     if (cipher !== AES_256_CTR_HMAC_SHA256) {
       throw new CipherOptionsError(
-        `unsupported layer cipher "${cipher.slice(0, 64)}"`,
+        `unsupported layer cipher ${quoteUntrusted(cipher)}`,
         `only ${AES_256_CTR_HMAC_SHA256} exists in ocicrypt; ${FIX_IMAGE}`,
       );
     }

@@ -33,15 +33,21 @@ export function classifyKeyFile(bytes: Uint8Array, password: Uint8Array | null):
     }
   }
 
+  const openPgp = sniffOpenPgpKeys(bytes);
+  if (openPgp !== null) return openPgp;
+  return { kind: 'unusable', reason: privateKey.reason };
+}
+
+/** Binary or armored OpenPGP keys: secret keys, public keys only, or null for neither. */
+export function sniffOpenPgpKeys(bytes: Uint8Array): KeyFileKind | null {
+  const text = looksLikeText(bytes) ? Buffer.from(bytes).toString('utf8') : null;
   if (text !== null && text.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) return { kind: 'gpg-secret-keys', armored: true };
-  if (text !== null && text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
-    return { kind: 'unusable', reason: 'OpenPGP public key, not a secret key' };
-  }
   const tag = text === null ? openPgpPacketTag(bytes) : null;
   if (tag === OPENPGP_SECRET_KEY_TAG) return { kind: 'gpg-secret-keys', armored: false };
-  if (tag === OPENPGP_PUBLIC_KEY_TAG) return { kind: 'unusable', reason: 'OpenPGP public key, not a secret key' };
-
-  return { kind: 'unusable', reason: privateKey.reason };
+  if (tag === OPENPGP_PUBLIC_KEY_TAG || text?.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
+    return { kind: 'unusable', reason: 'OpenPGP public key, not a secret key' };
+  }
+  return null;
 }
 
 function isPkcs11KeyYaml(text: string): boolean {

@@ -1,9 +1,20 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { DecryptParameters } from '../payload/payload.ts';
-import { classifyKeyFile } from './classify.ts';
+import { classifyKeyFile, sniffOpenPgpKeys } from './classify.ts';
 
 /** Where a key came from, for messages: a file path or a payload parameter entry. */
 export type KeyOrigin = string;
+
+const PAYLOAD_ORIGIN_PREFIX = 'payload ';
+
+function payloadOrigin(parameter: string, index: number): KeyOrigin {
+  return `${PAYLOAD_ORIGIN_PREFIX}${parameter}[${index}]`;
+}
+
+/** True for keys that came in the decryption payload rather than from the keys directory. */
+export function isPayloadOrigin(origin: KeyOrigin): boolean {
+  return origin.startsWith(PAYLOAD_ORIGIN_PREFIX);
+}
 
 export interface SuppliedPrivateKey {
   origin: KeyOrigin;
@@ -26,6 +37,8 @@ export interface SuppliedBytes {
 export interface UnusableKey {
   origin: KeyOrigin;
   reason: string;
+  /** An encrypted private key that came without a password. */
+  needsPassword?: boolean;
 }
 
 /** Everything the schemes may use to unwrap a layer key, keys directory first, payload after. */
@@ -35,6 +48,12 @@ export interface DecryptionKeys {
   gpgSecretKeys: SuppliedBytes[];
   pkcs11Yamls: SuppliedBytes[];
   pkcs11Config: Buffer | null;
+  /**
+   * Payload parameters that are not key material of the schemes above: by
+   * ocicrypt's convention `<provider name>: [values]` for key providers. Kept
+   * apart so a key provider is never handed the node's private keys.
+   */
+  keyProviderParameters: DecryptParameters;
   /** Files and entries that were skipped, with why: shown when no key fits. */
   unusable: UnusableKey[];
 }
@@ -43,6 +62,16 @@ export interface KeyFileInput {
   path: string;
   bytes: Buffer;
 }
+
+const KEY_PARAMETER_NAMES = new Set([
+  'privkeys',
+  'privkeys-passwords',
+  'x509s',
+  'gpg-privatekeys',
+  'gpg-privatekeys-passwords',
+  'pkcs11-yamls',
+  'pkcs11-config',
+]);
 
 /**
  * Sorts keys-directory files and payload parameters into what each scheme
@@ -57,23 +86,28 @@ export function assembleDecryptionKeys(files: readonly KeyFileInput[], parameter
     gpgSecretKeys: [],
     pkcs11Yamls: [],
     pkcs11Config: null,
+    keyProviderParameters: new Map([...parameters].filter(([name]) => !KEY_PARAMETER_NAMES.has(name))),
     unusable: [],
   };
   addKeysDirectoryFiles(keys, files);
 
   const passwords = parameters.get('privkeys-passwords') ?? [];
   (parameters.get('privkeys') ?? []).forEach((bytes, i) => {
-    if (bytes !== null) addKeyFile(keys, `payload privkeys[${i}]`, bytes, passwords[i] ?? null);
+    if (bytes !== null) addKeyFile(keys, payloadOrigin('privkeys', i), bytes, passwords[i] ?? null);
   });
   (parameters.get('x509s') ?? []).forEach((bytes, i) => {
-    if (bytes !== null) addKeyFile(keys, `payload x509s[${i}]`, bytes, null);
+    if (bytes !== null) addKeyFile(keys, payloadOrigin('x509s', i), bytes, null);
   });
   const gpgPasswords = parameters.get('gpg-privatekeys-passwords') ?? [];
   (parameters.get('gpg-privatekeys') ?? []).forEach((bytes, i) => {
-    if (bytes !== null) keys.gpgSecretKeys.push({ origin: `payload gpg-privatekeys[${i}]`, bytes, password: gpgPasswords[i] ?? null });
+    if (bytes === null) return;
+    const origin = payloadOrigin('gpg-privatekeys', i);
+    const kind = sniffOpenPgpKeys(bytes);
+    if (kind?.kind === 'unusable') keys.unusable.push({ origin, reason: kind.reason });
+    else keys.gpgSecretKeys.push({ origin, bytes, password: gpgPasswords[i] ?? null });
   });
   (parameters.get('pkcs11-yamls') ?? []).forEach((bytes, i) => {
-    if (bytes !== null) keys.pkcs11Yamls.push({ origin: `payload pkcs11-yamls[${i}]`, bytes, password: null });
+    if (bytes !== null) keys.pkcs11Yamls.push({ origin: payloadOrigin('pkcs11-yamls', i), bytes, password: null });
   });
   keys.pkcs11Config = parameters.get('pkcs11-config')?.find((bytes) => bytes !== null) ?? null;
   return keys;
@@ -122,7 +156,7 @@ function addKeyFile(keys: DecryptionKeys, origin: KeyOrigin, bytes: Buffer, pass
       keys.pkcs11Yamls.push({ origin, bytes, password: null });
       break;
     case 'unusable':
-      keys.unusable.push({ origin, reason: kind.reason });
+      keys.unusable.push(kind.needsPassword ? { origin, reason: kind.reason, needsPassword: true } : { origin, reason: kind.reason });
       break;
   }
 }

@@ -9,6 +9,7 @@ export const WRAPPED_KEYS_ANNOTATION_PREFIX = 'org.opencontainers.image.enc.keys
 const SCHEMES: ReadonlyArray<readonly [name: string, load: () => Promise<KeyWrapScheme>]> = [
   ['jwe', async () => (await import('./jwe.ts')).jweScheme],
   ['pkcs7', async () => (await import('./pkcs7.ts')).pkcs7Scheme],
+  ['pgp', async () => (await import('./pgp.ts')).pgpScheme],
 ];
 
 export interface WrappedKeys {

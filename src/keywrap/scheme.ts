@@ -31,5 +31,17 @@ export interface KeyWrapScheme {
   describeKeyMaterial?(material: SuppliedBytes): Promise<string[]>;
 }
 
-/** A scheme had keys but could not unwrap; the message is its part of the one-line error. */
-export class UnwrapFailure extends Error {}
+/**
+ * A scheme had keys but could not unwrap; the message is its part of the
+ * one-line error. `noUsableKey` says that none of the keys could even be
+ * tried (protected without a passphrase, wrong passphrase, a stub): the
+ * operator then hears "no key supplied" rather than "none fits".
+ */
+export class UnwrapFailure extends Error {
+  readonly noUsableKey: boolean;
+
+  constructor(message: string, options: { noUsableKey?: boolean } = {}) {
+    super(message);
+    this.noUsableKey = options.noUsableKey ?? false;
+  }
+}

@@ -9,6 +9,7 @@ import {
   stringField,
   type JsonObject,
 } from '../encoding/go-json.ts';
+import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { ProtobufError, decodeAny } from './protobuf-any.ts';
 
 /** The Any type URL containerd's imgcrypt registers for the payload. */
@@ -42,7 +43,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
     const typeName = any.typeUrl.slice(any.typeUrl.lastIndexOf('/') + 1);
     if (typeName !== PAYLOAD_TYPE_URL) {
       throw new PayloadInvalidError(
-        `payload has type "${any.typeUrl.slice(0, 100)}", expected ${PAYLOAD_TYPE_URL}`,
+        `payload has type ${quoteUntrusted(any.typeUrl, 100)}, expected ${PAYLOAD_TYPE_URL}`,
         FIX_PAYLOAD,
       );
     }
@@ -75,7 +76,7 @@ function payloadFromJson(root: unknown): Payload {
 function parametersFromJson(object: JsonObject): DecryptParameters {
   const parameters = new Map<string, (Buffer | null)[]>();
   for (const [name, values] of Object.entries(object)) {
-    const path = `payload parameter "${name.slice(0, 64)}"`;
+    const path = `payload parameter ${quoteUntrusted(name)}`;
     if (values === null) continue;
     if (!Array.isArray(values)) throw new GoJsonError(`${path} must be an array`);
     parameters.set(name, values.map((value, i) => bytesValue(value, `${path}[${i}]`) ?? null));
@@ -88,7 +89,7 @@ function descriptorFromJson(object: JsonObject): LayerDescriptor {
   const annotations = new Map<string, string>();
   const annotationObject = objectField(object, 'annotations', path);
   for (const [key, value] of Object.entries(annotationObject ?? {})) {
-    if (typeof value !== 'string') throw new GoJsonError(`${path}.annotations["${key.slice(0, 100)}"] must be a string`);
+    if (typeof value !== 'string') throw new GoJsonError(`${path}.annotations[${quoteUntrusted(key, 100)}] must be a string`);
     annotations.set(key, value);
   }
   return {

@@ -1,0 +1,54 @@
+import { readSecretKeyrings } from './pgp/keyrings.ts';
+import { openWith, recipientsOf } from './pgp/message.ts';
+import { failureReason, type UnwrapOutcome } from './pgp/reasons.ts';
+import { candidatesFor, formatKeyId } from './pgp/selection.ts';
+import { unlockPackets } from './pgp/unlock.ts';
+import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+
+/**
+ * OpenPGP (gpg) wrapped keys: each item is a binary message whose literal
+ * data is the private options JSON. Reached only through the registry's
+ * dynamic import, so openpgp is loaded only for layers that carry pgp items.
+ */
+export const pgpScheme: KeyWrapScheme = {
+  name: 'pgp',
+
+  missingKeys(keys) {
+    return keys.gpgSecretKeys.length === 0 ? 'no OpenPGP secret keys supplied' : null;
+  },
+
+  async unwrap(items, keys) {
+    const { keyrings, unreadable } = await readSecretKeyrings(keys.gpgSecretKeys);
+    const outcome: UnwrapOutcome = {
+      items: items.length,
+      malformedItems: 0,
+      recipients: [],
+      keyringsRead: keyrings.length,
+      unreadableKeyrings: unreadable,
+      attempts: [],
+    };
+    for (const item of items) {
+      const recipients = await recipientsOf(item);
+      if (recipients === null) {
+        outcome.malformedItems++;
+        continue;
+      }
+      outcome.recipients.push(...recipients.map(formatKeyId));
+      // Only keys that a PKESK packet names are tried (every key for a hidden recipient).
+      for (const candidate of candidatesFor(keyrings, recipients)) {
+        const attempt = { keyId: candidate.keyId, origin: candidate.keyring.origin };
+        const problem = await unlockPackets(candidate.packets, candidate.keyring.passphrase);
+        if (problem !== null) {
+          outcome.attempts.push({ ...attempt, problem });
+          continue;
+        }
+        const privateOptions = await openWith(item, candidate.key);
+        if (privateOptions !== null) return privateOptions;
+        outcome.attempts.push({ ...attempt, problem: 'did-not-open' });
+      }
+    }
+    // Keys named by the message were there but none could be unlocked: nothing usable was supplied.
+    const noUsableKey = outcome.attempts.length > 0 && outcome.attempts.every((attempt) => attempt.problem !== 'did-not-open');
+    throw new UnwrapFailure(failureReason(outcome), { noUsableKey });
+  },
+};

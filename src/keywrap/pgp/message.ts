@@ -1,0 +1,26 @@
+import { decrypt, readMessage, type KeyID, type PrivateKey } from 'openpgp';
+import { DECRYPT_CONFIG } from './config.ts';
+
+/** The key IDs of the item's PKESK packets, or null when the item is no binary OpenPGP message. */
+export async function recipientsOf(item: Buffer): Promise<KeyID[] | null> {
+  try {
+    return (await readMessage({ binaryMessage: item, config: DECRYPT_CONFIG })).getEncryptionKeyIDs();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The literal data (the private options JSON) when `key` opens the item, else
+ * null. The message is parsed again for every try: openpgp consumes its
+ * session-key packets while decrypting.
+ */
+export async function openWith(item: Buffer, key: PrivateKey): Promise<Buffer | null> {
+  try {
+    const message = await readMessage({ binaryMessage: item, config: DECRYPT_CONFIG });
+    const { data } = await decrypt({ message, decryptionKeys: key, format: 'binary', config: DECRYPT_CONFIG });
+    return Buffer.from(data);
+  } catch {
+    return null;
+  }
+}

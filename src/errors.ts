@@ -77,3 +77,8 @@ export class InternalError extends DecoderError {
 export class AnnotationError extends DecoderError {
   readonly code = 'ERR_BAD_ANNOTATION';
 }
+
+/** The key-provider configuration exists but cannot be used: no provider can be run. */
+export class KeyProviderConfigError extends DecoderError {
+  readonly code = 'ERR_KEYPROVIDER_CONFIG';
+}

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { connect as http2Connect, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, getCACertificates, type ConnectionOptions } from 'node:tls';
+import type { GrpcTlsSettings } from '../keywrap/key-provider/config.ts';
+import type { GrpcEndpoint, Http2Outcome } from '../keywrap/key-provider/grpc.ts';
+
+export interface Http2UnaryRequest {
+  endpoint: GrpcEndpoint;
+  /** null: plaintext HTTP/2 (h2c), as grpc-go's insecure credentials. */
+  tls: GrpcTlsSettings | null;
+  headers: Record<string, string>;
+  body: Buffer;
+  timeoutMs: number;
+  maxReplyBytes: number;
+}
+
+type TlsFiles = Pick<ConnectionOptions, 'ca' | 'cert' | 'key'>;
+
+/**
+ * One HTTP/2 request and its whole reply, within a deadline that covers
+ * connecting too. Never rejects: every way it can end is an outcome.
+ */
+export function http2UnaryExchange(request: Http2UnaryRequest): Promise<Http2Outcome> {
+  const files = request.tls === null ? {} : readTlsFiles(request.tls);
+  if ('kind' in files) return Promise.resolve(files);
+
+  return new Promise((resolve) => {
+    let settled = false;
+    let socket: Socket | undefined;
+    let transportConnected = false;
+    let secured = request.tls === null;
+    const finish = (outcome: Http2Outcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      session.destroy();
+      socket?.destroy();
+      resolve(outcome);
+    };
+    const failed = (error: Error) => {
+      // A stream cancelled because its connection failed carries the connection's error as cause.
+      const cause = error.cause instanceof Error ? error.cause : error;
+      const code = (cause as NodeJS.ErrnoException).code ?? cause.message;
+      if (!transportConnected) finish({ kind: 'connect-failed', code });
+      // With TLS 1.3 a rejected client certificate is only reported after our side of the handshake.
+      else if (!secured || /^ERR_(SSL|TLS)_/.test(code)) finish({ kind: 'tls-failed', code });
+      else finish({ kind: 'stream-failed', code });
+    };
+    const timer = setTimeout(() => finish({ kind: 'timed-out' }), request.timeoutMs);
+
+    const session = http2Connect(originOf(request), {
+      createConnection: () => {
+        socket = openSocket(request, files);
+        socket.once('connect', () => (transportConnected = true));
+        socket.once('secureConnect', () => (secured = true));
+        return socket;
+      },
+    });
+    session.on('error', failed);
+
+    const stream = session.request(request.headers);
+    let headers: IncomingHttpHeaders & IncomingHttpStatusHeader = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    let received = 0;
+    stream.on('response', (responseHeaders) => (headers = responseHeaders));
+    stream.on('trailers', (responseTrailers) => (trailers = responseTrailers));
+    stream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > request.maxReplyBytes) finish({ kind: 'too-large' });
+      else chunks.push(chunk);
+    });
+    stream.on('end', () => {
+      const status = headers[':status'];
+      if (status === undefined) finish({ kind: 'stream-failed', code: 'connection closed without a reply' });
+      else finish({ kind: 'response', status, headers, trailers, body: Buffer.concat(chunks) });
+    });
+    stream.on('error', failed);
+    stream.on('close', () => finish({ kind: 'stream-failed', code: `HTTP/2 stream reset (code ${stream.rstCode ?? 'none'})` }));
+    stream.end(request.body);
+  });
+}
+
+/** The origin gives HTTP/2 its :scheme and :authority; grpc-go sends "localhost" for unix sockets. */
+function originOf(request: Http2UnaryRequest): string {
+  const scheme = request.tls === null ? 'http' : 'https';
+  if (request.endpoint.kind === 'unix') return `${scheme}://localhost`;
+  const host = isIP(request.endpoint.host) === 6 ? `[${request.endpoint.host}]` : request.endpoint.host;
+  return `${scheme}://${host}:${request.endpoint.port}`;
+}
+
+function openSocket(request: Http2UnaryRequest, files: TlsFiles): Socket {
+  const address = request.endpoint.kind === 'unix' ? { path: request.endpoint.path } : { host: request.endpoint.host, port: request.endpoint.port };
+  if (request.tls === null) return netConnect(address);
+  const host = request.endpoint.kind === 'unix' ? 'localhost' : request.endpoint.host;
+  const serverName = request.tls.serverName ?? host;
+  return tlsConnect({
+    ...address,
+    ...files,
+    ALPNProtocols: ['h2'],
+    // An IP address is no SNI name (Node would warn on stderr): the certificate is then checked against the host dialled.
+    ...(isIP(serverName) === 0 ? { servername: serverName } : {}),
+    rejectUnauthorized: !request.tls.insecureSkipVerify,
+  });
+}
+
+/**
+ * grpc-tls as ocicrypt applies it: root-ca-file replaces the trusted roots
+ * (otherwise the host's certificate store), cert-file and key-file give a
+ * client certificate.
+ */
+function readTlsFiles(tls: GrpcTlsSettings): TlsFiles | Extract<Http2Outcome, { kind: 'tls-file-unreadable' }> {
+  const read = (setting: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      return { kind: 'tls-file-unreadable' as const, setting, path, code: (error as NodeJS.ErrnoException).code ?? 'error' };
+    }
+  };
+  const ca = tls.rootCaFile === null ? getCACertificates('system') : read('root-ca-file', tls.rootCaFile);
+  if ('kind' in ca) return ca;
+  if (tls.certFile === null || tls.keyFile === null) return { ca };
+  const cert = read('cert-file', tls.certFile);
+  if ('kind' in cert) return cert;
+  const key = read('key-file', tls.keyFile);
+  if ('kind' in key) return key;
+  return { ca, cert, key };
+}

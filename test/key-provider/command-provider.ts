@@ -1,0 +1,62 @@
+/**
+ * A key-provider command for the tests and for test/fixtures/gen-provider.sh:
+ * reads one ocicrypt key-provider request on stdin, answers on stdout.
+ *
+ *   node test/key-provider/command-provider.ts [--secret command|grpc]
+ *     [--optsdata-array] [--record FILE] [--pid-file FILE]
+ *     [--behave ok|fail|garbage|hang|exit-after-reply]
+ *
+ * --record appends every request (one JSON line) to FILE; --pid-file writes
+ * the pids of this process and, with --behave hang, of a child it starts, so
+ * a test can check that the time limit ended both.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { text } from 'node:stream/consumers';
+import { parseArgs } from 'node:util';
+import { PROVIDER_SECRETS, answerRequest, type ProviderSecretName } from './wrapping.ts';
+
+const { values } = parseArgs({
+  options: {
+    secret: { type: 'string', default: 'command' },
+    'optsdata-array': { type: 'boolean', default: false },
+    record: { type: 'string' },
+    'pid-file': { type: 'string' },
+    behave: { type: 'string', default: 'ok' },
+  },
+});
+
+const request = Buffer.from(await text(process.stdin));
+if (values.record) appendFileSync(values.record, request.toString('utf8') + '\n');
+const secret = PROVIDER_SECRETS[values.secret as ProviderSecretName];
+
+switch (values.behave) {
+  case 'ok':
+  case 'exit-after-reply': {
+    let reply: Buffer;
+    try {
+      reply = answerRequest(secret, request, { optsDataAsArray: values['optsdata-array'] });
+    } catch (error) {
+      process.stderr.write(`test provider: cannot answer: ${(error as Error).message}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(reply, () => process.exit(values.behave === 'ok' ? 0 : 3));
+    break;
+  }
+  case 'fail':
+    process.stderr.write(`test provider: the key is revoked\n\tsecond line of detail\n${'padding '.repeat(100)}\n`);
+    process.exit(7);
+    break;
+  case 'garbage':
+    process.stdout.write('this is not JSON, and it mentions optsdata\n');
+    break;
+  case 'hang': {
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    if (values['pid-file']) writeFileSync(values['pid-file'], `${process.pid}\n${child.pid}\n`);
+    setInterval(() => {}, 60_000);
+    break;
+  }
+  default:
+    process.stderr.write(`test provider: unknown --behave ${values.behave}\n`);
+    process.exit(2);
+}

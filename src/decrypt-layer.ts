@@ -12,6 +12,9 @@ export const PUBLIC_OPTIONS_ANNOTATION = 'org.opencontainers.image.enc.pubopts';
 /** More wrapped-key items than any encryptor writes: a hostile image trying to make us work. */
 export const MAX_WRAPPED_ITEMS = 256;
 
+const CONFIGURE_PROVIDER_HINT =
+  'configure the key provider named above in the file OCICRYPT_KEYPROVIDER_CONFIG names (set in the stream processor\'s env in containerd\'s config)';
+const CHECK_PROVIDER_HINT = 'the key provider named above failed or refused this layer: check it and its logs';
 const PUT_KEY_HINT = 'put the private key matching the image\'s encryption recipient in the --decryption-keys-path directory, or pass it in the decryption payload';
 
 /**
@@ -59,12 +62,16 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
     }
   }
   const skipped = keys.unusable.length > 0 ? `; skipped ${keys.unusable.length}: ${summariseUnusable(keys)}` : '';
+  const onlyKeyProviders = wrapped.every((entry) => entry.keyProvider);
   if (failed.length === 0) {
-    throw new NoKeySuppliedError(`no key supplied for this layer's schemes (${missing.join('; ')}${skipped})`, PUT_KEY_HINT);
+    throw new NoKeySuppliedError(
+      `no key supplied for this layer's schemes (${missing.join('; ')}${skipped})`,
+      onlyKeyProviders ? CONFIGURE_PROVIDER_HINT : PUT_KEY_HINT,
+    );
   }
   throw new NoMatchingKeyError(
     `keys were supplied but none unwraps this layer (${[...failed, ...missing].join('; ')}${skipped})`,
-    'add the private key the image was encrypted for (or fix the password named above)',
+    onlyKeyProviders ? CHECK_PROVIDER_HINT : 'add the private key the image was encrypted for (or fix the password named above)',
   );
 }
 

@@ -20,6 +20,8 @@ export interface WrappedKeys {
   scheme: string;
   /** The annotation value: comma-separated base64 items. */
   value: string;
+  /** An external key provider (not keys on this node) unwraps it. */
+  keyProvider: boolean;
   load: () => Promise<KeyWrapScheme>;
 }
 
@@ -34,7 +36,7 @@ export function wrappedKeysOf(annotations: ReadonlyMap<string, string>): LayerWr
   const wrapped: WrappedKeys[] = [];
   for (const [scheme, load] of SCHEMES) {
     const value = annotations.get(WRAPPED_KEYS_ANNOTATION_PREFIX + scheme);
-    if (value !== undefined) wrapped.push({ scheme, value, load });
+    if (value !== undefined) wrapped.push({ scheme, value, keyProvider: false, load });
   }
   const unknownSchemes: string[] = [];
   for (const [key, value] of [...annotations].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -42,7 +44,7 @@ export function wrappedKeysOf(annotations: ReadonlyMap<string, string>): LayerWr
     const scheme = key.slice(WRAPPED_KEYS_ANNOTATION_PREFIX.length);
     const providerName = scheme.startsWith(KEY_PROVIDER_PREFIX) ? scheme.slice(KEY_PROVIDER_PREFIX.length) : null;
     if (providerName) {
-      wrapped.push({ scheme, value, load: async () => (await import('./key-provider.ts')).keyProviderScheme(providerName) });
+      wrapped.push({ scheme, value, keyProvider: true, load: async () => (await import('./key-provider.ts')).keyProviderScheme(providerName) });
     } else if (!wrapped.some((entry) => entry.scheme === scheme)) {
       unknownSchemes.push(scheme);
     }

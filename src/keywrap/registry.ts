@@ -13,6 +13,7 @@ const SCHEMES: ReadonlyArray<readonly [name: string, load: () => Promise<KeyWrap
   ['jwe', async () => (await import('./jwe.ts')).jweScheme],
   ['pkcs7', async () => (await import('./pkcs7.ts')).pkcs7Scheme],
   ['pgp', async () => (await import('./pgp.ts')).pgpScheme],
+  ['pkcs11', async () => (await import('./pkcs11.ts')).pkcs11Scheme],
 ];
 
 export interface WrappedKeys {

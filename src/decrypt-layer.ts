@@ -71,7 +71,7 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
   }
   throw new NoMatchingKeyError(
     `keys were supplied but none unwraps this layer (${[...failed, ...missing].join('; ')}${skipped})`,
-    onlyKeyProviders ? CHECK_PROVIDER_HINT : 'add the private key the image was encrypted for (or fix the password named above)',
+    onlyKeyProviders ? CHECK_PROVIDER_HINT : 'add the private key the image was encrypted for, or fix the password, PIN or module named above',
   );
 }
 

@@ -12,17 +12,23 @@
 // CI=true, where that is a failure. harness.ts builds the environment.
 
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { GrpcError, pullImage } from './cri.ts';
-import { Containerd, decoderBinary, E2eEnv, makeKeyPair, skipReason, type KeyPair, type ProcessorCall } from './harness.ts';
+import { Containerd, decoderBinary, E2eEnv, skipReason, type ProcessorCall } from './harness.ts';
+import { GpgHome, makeKeyPair, makePkcs7Key, type GpgKey, type KeyPair, type NodeKey, type Pkcs7Key } from './keys.ts';
 import {
   buildImage,
   corruptBlobInStorage,
   encryptAndPush,
+  forEachLayer,
+  forEveryLayer,
   randomText,
   serveTamperedLayer,
   serveTamperedLayerWithMatchingDiffId,
+  wrappedKeysAnnotation,
   writeSkopeoPolicy,
+  type EncryptionPass,
   type LayerSpec,
   type PushedImage,
   type SkopeoContext,
@@ -36,6 +42,8 @@ const MT = {
 
 /** The decoder's one stderr line ("ctd-decoder: ERR_… …") as it appears inside containerd's error text. */
 const decoderLine = (code: string): RegExp => new RegExp(`(^|: )ctd-decoder: ${code}\\b`);
+
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * How often a pull that must fail is tried when the test wants to see the
@@ -73,6 +81,14 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
   let rsa: KeyPair;
   let ec: KeyPair;
   let stranger: KeyPair;
+  /** OpenPGP: gpg --export-secret-keys output; one protected, its passphrase in NAME.password. */
+  let gpgPlain: GpgKey;
+  let gpgProtected: GpgKey;
+  /** PKCS#7: the RSA private key alone, and a key with its certificate beside it. */
+  let pkcs7KeyOnly: Pkcs7Key;
+  let pkcs7WithCert: Pkcs7Key;
+  /** What the keys directory holds between tests: every scheme's keys, as on a node. */
+  let nodeKeys: NodeKey[];
   let imageCount = 0;
 
   before(
@@ -80,11 +96,25 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
       const started = Date.now();
       env = await E2eEnv.start(decoderBinary());
       skopeo = writeSkopeoPolicy(env.tmp);
+      const keysStarted = Date.now();
+      // gpg and openssl make keys (concurrently) while node makes the JWE ones.
+      const gpg = GpgHome.create(path.join(env.work, 'gnupg'), env.cleanup);
+      const slowKeys = Promise.all([
+        gpg.makeKey('gpg-protected', { passphrase: 'e2e passphrase: correct horse battery staple' }),
+        gpg.makeKey('gpg-plain'),
+        makePkcs7Key(env.work, 'pkcs7-key-only', { certificateInKeysDir: false }),
+        makePkcs7Key(env.work, 'pkcs7-with-cert', { certificateInKeysDir: true }),
+      ]);
       rsa = makeKeyPair(env.work, 'rsa', 'rsa');
       ec = makeKeyPair(env.work, 'ec', 'ec');
       stranger = makeKeyPair(env.work, 'stranger', 'rsa');
-      env.keys.set([rsa, ec]);
-      console.error(`# e2e: ${decoderBinary()} via ${env.containerd.configFile}; ready in ${Date.now() - started} ms`);
+      [gpgProtected, gpgPlain, pkcs7KeyOnly, pkcs7WithCert] = await slowKeys;
+      await gpg.stopAgent();
+      nodeKeys = [rsa, ec, gpgPlain, gpgProtected, pkcs7KeyOnly, pkcs7WithCert];
+      env.keys.set(nodeKeys);
+      console.error(
+        `# e2e: ${decoderBinary()} via ${env.containerd.configFile}; keys made in ${Date.now() - keysStarted} ms; ready in ${Date.now() - started} ms`,
+      );
     },
     { timeout: TEST_TIMEOUT },
   );
@@ -93,13 +123,16 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
     await env?.stop();
   });
 
-  /** Builds a unique image (random content in every layer), encrypts it for the recipients and pushes it. */
-  async function makeImage(name: string, layers: LayerSpec[], recipients: KeyPair[] = [rsa]): Promise<PushedImage> {
+  /**
+   * Builds a unique image (random content in every layer), encrypts it as
+   * `encryption` says (default: every layer for the JWE key `rsa`) and pushes it.
+   */
+  async function makeImage(name: string, layers: LayerSpec[], encryption?: EncryptionPass[]): Promise<PushedImage> {
     imageCount++;
     const unique = layers.map((l, i) => ({ ...l, files: { ...l.files, [`/etc/e2e-layer-${i}`]: randomText(`${name} layer ${i}`) } }));
     const img = await buildImage(env.work, `${name}-${imageCount}`, unique);
     return encryptAndPush(skopeo, img, {
-      recipients: recipients.map((k) => k.publicFile),
+      encryption: encryption ?? forEveryLayer(rsa.recipient),
       registry: env.registry.host,
       repo: `e2e/${name}`,
       tag: `v${imageCount}`,
@@ -121,6 +154,17 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
     const read = await ctd.readFromSnapshot(img.chainIds[img.chainIds.length - 1]!, ['/bin/busybox', ...files]);
     for (const f of files) assert.equal(read[f], img.files[f], `content of ${f}`);
     assert.ok(read['/bin/busybox']!.length > 0, '/bin/busybox is empty');
+  }
+
+  /** The wrapped-key schemes on each layer (annotation suffixes, sorted), bottom layer first. */
+  function wrappedKeySchemes(img: PushedImage): string[][] {
+    const prefix = wrappedKeysAnnotation('');
+    return img.manifest.layers.map((l) =>
+      Object.keys(l.annotations ?? {})
+        .filter((a) => a.startsWith(prefix))
+        .map((a) => a.slice(prefix.length))
+        .sort(),
+    );
   }
 
   /** Asserts that every call got the payload pipe on fd 3; counts calls per media type. */
@@ -207,7 +251,7 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
         { compression: 'gzip', files: { '/data/two.txt': randomText('two') } },
         { compression: 'none', files: { '/marker.txt': randomText('marker') } },
       ],
-      [rsa, ec],
+      forEveryLayer(rsa.recipient, ec.recipient),
     );
     assert.deepEqual(
       img.manifest.layers.map((l) => l.mediaType),
@@ -215,6 +259,79 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
     );
     const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
     assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 2, [MT.tar]: 2 });
+    await assertUnpacked(img);
+  });
+
+  test('OpenPGP image (skopeo pgp: recipients): gpg secret keyrings in the keys directory, a protected one with NAME.password', { timeout: TEST_TIMEOUT }, async (t) => {
+    // Layer 0 (gzip, busybox) for the passphrase-protected key, layer 1
+    // (uncompressed, the marker) for the unprotected one: the pull needs both
+    // keyrings. The protected key is needed first, so that the pull without
+    // its password file fails before anything is committed.
+    const img = await makeImage(
+      'pgp',
+      [
+        { compression: 'gzip', busybox: true, files: {} },
+        { compression: 'none', files: { '/marker.txt': randomText('marker') } },
+      ],
+      forEachLayer([gpgProtected.recipient], [gpgPlain.recipient]),
+    );
+    assert.deepEqual(
+      img.manifest.layers.map((l) => l.mediaType),
+      [MT.gzip, MT.tar],
+    );
+    assert.deepEqual(wrappedKeySchemes(img), [['pgp'], ['pgp']]);
+
+    // Without NAME.password the protected key is skipped, and the line says
+    // which file to write: proof that the passphrase came from that file.
+    const passwordFile = gpgProtected.passwordFile;
+    assert.ok(passwordFile, 'gpg-protected has no password file');
+    const needsPassphrase = new RegExp(`${decoderLine('ERR_NO_KEY_SUPPLIED').source}.*needs a passphrase.*${escapeRegExp(passwordFile)}`);
+    const snapshotsBefore = await env.containerd.snapshots();
+    const dirsBefore = env.containerd.snapshotDirs();
+    let withoutPassword: string[];
+    try {
+      env.keys.remove(passwordFile);
+      withoutPassword = await pullMustFail(t, img.ref, env.containerd, PULL_ATTEMPTS, needsPassphrase);
+      await assertNoSnapshotLeft(t, env.containerd, snapshotsBefore, dirsBefore);
+    } finally {
+      env.keys.set(nodeKeys);
+    }
+
+    const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
+    assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+    await assertUnpacked(img);
+    assert.ok(
+      withoutPassword.some((m) => needsPassphrase.test(m)),
+      `none of ${withoutPassword.length} attempts without ${passwordFile} matched ${needsPassphrase}; containerd said:\n${withoutPassword.join('\n')}`,
+    );
+  });
+
+  test('PKCS#7 image (skopeo pkcs7: recipients): opens with the RSA private key alone, and with key + certificate', { timeout: TEST_TIMEOUT }, async (t) => {
+    // Layer 0 (gzip, busybox) for a recipient whose certificate is not on the
+    // node (the Go decoder cannot decrypt that from a keys directory), layer 1
+    // (uncompressed, the marker) for one whose certificate sits beside its key.
+    const img = await makeImage(
+      'pkcs7',
+      [
+        { compression: 'gzip', busybox: true, files: {} },
+        { compression: 'none', files: { '/marker.txt': randomText('marker') } },
+      ],
+      forEachLayer([pkcs7KeyOnly.recipient], [pkcs7WithCert.recipient]),
+    );
+    assert.deepEqual(
+      img.manifest.layers.map((l) => l.mediaType),
+      [MT.gzip, MT.tar],
+    );
+    assert.deepEqual(wrappedKeySchemes(img), [['pkcs7'], ['pkcs7']]);
+    const files = env.keys.files();
+    t.diagnostic(`keys directory: ${files.join(' ')}`);
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('pkcs7-')),
+      ['pkcs7-key-only.key.pem', 'pkcs7-with-cert.cert.pem', 'pkcs7-with-cert.key.pem'],
+    );
+
+    const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
+    assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
     await assertUnpacked(img);
   });
 
@@ -233,7 +350,7 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
       wrongKey = await pullMustFail(t, img.ref, env.containerd, PULL_ATTEMPTS, decoderLine('ERR_NO_MATCHING_KEY'));
       await assertNoSnapshotLeft(t, env.containerd, snapshotsBefore, dirsBefore);
     } finally {
-      env.keys.set([rsa, ec]);
+      env.keys.set(nodeKeys);
     }
     // The same image with the keys back: the failures were about keys only,
     // and a failed pull leaves nothing in the way of the kubelet's retry.

@@ -10,7 +10,7 @@
 // The decoder is reached through a recording probe (writeDecoderProbe).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { viewSnapshot, removeSnapshot } from './containerd-api.ts';
 import { listImages } from './cri.ts';
+import type { NodeKey } from './keys.ts';
 import { BUSYBOX } from './oci-image.ts';
 import { run } from './run.ts';
 
@@ -70,6 +71,8 @@ export function missingPrerequisites(): string[] {
   want(onPath('docker-registry'), 'docker-registry');
   want(onPath('skopeo'), 'skopeo');
   want(onPath('umoci'), 'umoci');
+  want(onPath('gpg') && onPath('gpgconf'), 'gnupg');
+  want(onPath('openssl'), 'openssl');
   want(isStaticElf(BUSYBOX), 'busybox-static');
   want(onPath('mount') && onPath('umount'), 'mount');
   const problems: string[] = [];
@@ -421,6 +424,8 @@ function writeDecoderProbe(file: string, decoder: string, p: ProbeFiles): void {
   );
 }
 
+const keyProviderConfigPath = (dir: string): string => path.join(dir, 'ocicrypt_keyprovider.conf');
+
 export interface ProcessorCall {
   mediaType: string;
   /** readlink of fd 3 as the decoder started: "pipe:[123]" when containerd sent a payload, "none" when fd 3 was closed. */
@@ -447,6 +452,8 @@ export class Containerd {
   readonly configFile: string;
   readonly logFile: string;
   readonly snapshotDir: string;
+  /** The example's OCICRYPT_KEYPROVIDER_CONFIG, rewritten; absent ("no key providers") unless a test writes it. */
+  readonly keyProviderConfig: string;
   readonly daemon: Daemon;
   readonly #probe: ProbeFiles;
 
@@ -457,6 +464,7 @@ export class Containerd {
     this.logFile = daemon.logFile;
     this.#probe = probeFiles(dir);
     this.snapshotDir = path.join(dir, 'root', 'io.containerd.snapshotter.v1.native', 'snapshots');
+    this.keyProviderConfig = keyProviderConfigPath(dir);
     this.daemon = daemon;
   }
 
@@ -472,7 +480,7 @@ export class Containerd {
     const paths: ContainerdPaths = {
       decoder: probe,
       keysDir: opts.keysDir,
-      keyProviderConfig: path.join(dir, 'ocicrypt_keyprovider.conf'), // deliberately absent: "no key providers"
+      keyProviderConfig: keyProviderConfigPath(dir), // absent unless a test writes it: "no key providers"
       hostsDir: opts.hostsDir,
       root: path.join(dir, 'root'),
       state: path.join(dir, 'state'),
@@ -585,26 +593,11 @@ export class Containerd {
 // ---------------------------------------------------------------------------
 // Keys.
 
-export interface KeyPair {
-  name: string;
-  privatePem: string;
-  /** Public key file, for skopeo's --encryption-key jwe:<file>. */
-  publicFile: string;
-}
-
-export function makeKeyPair(dir: string, name: string, type: 'rsa' | 'ec'): KeyPair {
-  const { privateKey, publicKey } =
-    type === 'rsa'
-      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const publicFile = path.join(dir, `${name}.pub.pem`);
-  fs.writeFileSync(publicFile, publicKey.export({ type: 'spki', format: 'pem' }));
-  return { name, privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicFile };
-}
-
 /**
- * The decoder's keys directory. Plain private key files only: the Go
- * reference rejects symlinks and fails on files it does not recognise.
+ * The decoder's keys directory, filled the way an operator fills it: plain
+ * files, one per key (plus NAME.password for a protected one), flat, 0600.
+ * (The Go reference rejects symlinks and fails on files it does not
+ * recognise.) The keys themselves come from keys.ts.
  */
 export class KeysDir {
   readonly dir: string;
@@ -612,10 +605,25 @@ export class KeysDir {
     this.dir = dir;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
-  /** Makes the directory hold exactly these keys. */
-  set(keys: KeyPair[]): void {
+  /** Makes the directory hold exactly these keys' files. */
+  set(keys: readonly NodeKey[]): void {
+    const files = new Map<string, string | Buffer>();
+    for (const k of keys) {
+      for (const [file, content] of Object.entries(k.keyFiles)) {
+        if (files.has(file) || file.includes('/')) throw new Error(`key file name ${file} (key ${k.name}) is taken or not a plain name`);
+        files.set(file, content);
+      }
+    }
     for (const f of fs.readdirSync(this.dir)) fs.rmSync(path.join(this.dir, f), { force: true });
-    for (const k of keys) fs.writeFileSync(path.join(this.dir, `${k.name}.pem`), k.privatePem, { mode: 0o600 });
+    for (const [file, content] of files) fs.writeFileSync(path.join(this.dir, file), content, { mode: 0o600 });
+  }
+  /** Removes one file (e.g. a password file) until the next set(). */
+  remove(file: string): void {
+    fs.rmSync(path.join(this.dir, file));
+  }
+  /** The file names, sorted. */
+  files(): string[] {
+    return fs.readdirSync(this.dir).sort();
   }
 }
 
@@ -642,7 +650,7 @@ export class E2eEnv {
   }
 
   /** Starts registry and containerd; on failure tears down what was started and rethrows. */
-  static async start(decoder: string, initialKeys: KeyPair[] = []): Promise<E2eEnv> {
+  static async start(decoder: string, initialKeys: readonly NodeKey[] = []): Promise<E2eEnv> {
     const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ctd-e2e-')));
     liveDirs.add(tmp);
     const cleanup = new Cleanup();

@@ -1,7 +1,9 @@
 // Test images: built with umoci from a real rootfs (busybox-static plus files
 // we choose), recompressed per layer as the test asks, encrypted with skopeo
-// (JWE recipients), pushed with skopeo to the loopback registry over plain
-// HTTP, and tampered with in the registry when a test needs that.
+// for any recipients skopeo can write (EncryptionRecipient: jwe, pgp, pkcs7
+// today), every layer for the same ones or each layer for its own, pushed with
+// skopeo to the loopback registry over plain HTTP, and tampered with in the
+// registry when a test needs that.
 
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -167,32 +169,121 @@ export function writeSkopeoPolicy(dir: string): SkopeoContext {
   return { policy, tmpDir };
 }
 
-function skopeo(ctx: SkopeoContext, args: string[]): Promise<string> {
-  return run('skopeo', ['--policy', ctx.policy, '--tmpdir', ctx.tmpDir, ...args], { ...process.env, TMPDIR: ctx.tmpDir });
+function skopeo(ctx: SkopeoContext, args: string[], opts: { command?: string; env?: Record<string, string> } = {}): Promise<string> {
+  return run(opts.command ?? 'skopeo', ['--policy', ctx.policy, '--tmpdir', ctx.tmpDir, ...args], {
+    ...process.env,
+    ...opts.env,
+    TMPDIR: ctx.tmpDir,
+  });
 }
 
 /**
- * Encrypts every layer for the given JWE recipients (public key PEM files) and
- * pushes the result to registry/repo:tag over plain HTTP.
+ * Someone skopeo encrypts layers for: one `--encryption-key` argument, plus
+ * what skopeo needs to resolve it. New schemes (pkcs11, key providers) are
+ * new recipients, not new code here.
+ */
+export interface EncryptionRecipient {
+  /**
+   * The wrapped-key annotation's suffix (`org.opencontainers.image.enc.keys.<scheme>`):
+   * `jwe`, `pgp`, `pkcs7`, `pkcs11`, `provider.<name>`.
+   */
+  readonly scheme: string;
+  /** skopeo's `--encryption-key` value: `jwe:<pub.pem>`, `pgp:<email>`, `pkcs7:<cert.pem>`, `pkcs11:<yaml>`, `provider:<name>:<opts>`. */
+  readonly encryptionKey: string;
+  /** Environment skopeo needs for this recipient: GNUPGHOME (pgp); e.g. OCICRYPT_CONFIG or OCICRYPT_KEYPROVIDER_CONFIG later. */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The skopeo command that can write this scheme. Default `skopeo` (Debian
+   * 12's 1.9.3: jwe, pgp, pkcs7); pkcs11 and key providers need skopeo 1.18
+   * (test/tools/skopeo-trixie.sh prints such a command).
+   */
+  readonly skopeo?: string;
+}
+
+export const wrappedKeysAnnotation = (scheme: string): string => `org.opencontainers.image.enc.keys.${scheme}`;
+
+/** One skopeo encryption run: these layers (indexes, bottom layer 0; every layer when absent) for these recipients. */
+export interface EncryptionPass {
+  recipients: readonly EncryptionRecipient[];
+  layers?: readonly number[];
+}
+
+/** Every layer encrypted for the same recipients (one skopeo run). */
+export function forEveryLayer(...recipients: EncryptionRecipient[]): EncryptionPass[] {
+  return [{ recipients }];
+}
+
+/** Layer i encrypted for perLayer[i] only (one skopeo run per layer). */
+export function forEachLayer(...perLayer: EncryptionRecipient[][]): EncryptionPass[] {
+  return perLayer.map((recipients, i) => ({ recipients, layers: [i] }));
+}
+
+/** The skopeo command and environment of one pass: its recipients must agree on both. */
+function passTool(pass: EncryptionPass): { command: string; env: Record<string, string> } {
+  const commands = new Set(pass.recipients.map((r) => r.skopeo ?? 'skopeo'));
+  if (commands.size !== 1) throw new Error(`recipients of one encryption pass need different skopeo commands: ${[...commands].join(', ')}`);
+  const env: Record<string, string> = {};
+  for (const r of pass.recipients) {
+    for (const [name, value] of Object.entries(r.env ?? {})) {
+      if (name in env && env[name] !== value) throw new Error(`recipients of one encryption pass disagree on ${name}: split them into passes`);
+      env[name] = value;
+    }
+  }
+  return { command: [...commands][0]!, env };
+}
+
+/** Which pass encrypts each layer; every layer exactly once. */
+function layerPasses(passes: readonly EncryptionPass[], layerCount: number): EncryptionPass[] {
+  const byLayer: Array<EncryptionPass | undefined> = new Array(layerCount).fill(undefined);
+  for (const pass of passes) {
+    if (pass.recipients.length === 0) throw new Error('an encryption pass without recipients');
+    for (const i of pass.layers ?? byLayer.keys()) {
+      if (!Number.isInteger(i) || i < 0 || i >= layerCount) throw new Error(`no layer ${i} (the image has ${layerCount})`);
+      if (byLayer[i]) throw new Error(`layer ${i} is in two encryption passes`);
+      byLayer[i] = pass;
+    }
+  }
+  const missing = byLayer.flatMap((p, i) => (p ? [] : [i]));
+  if (missing.length) throw new Error(`layers ${missing.join(', ')} are in no encryption pass`);
+  return byLayer as EncryptionPass[];
+}
+
+/**
+ * Encrypts the image's layers as `encryption` says (one skopeo run per pass;
+ * a later pass copies the layers an earlier one encrypted unchanged) and
+ * pushes the result to registry/repo:tag over plain HTTP. Checks that the
+ * registry serves every layer encrypted, with a wrapped key for the scheme of
+ * each of its recipients.
  *
  * Encrypting straight to a registry would make skopeo gzip uncompressed layers
- * first, so the encrypted image goes to a `dir:` copy (which keeps each
- * layer's compression) and is pushed from there unchanged.
+ * first, so each pass goes to a `dir:` copy (which keeps each layer's
+ * compression) and the last one is pushed from there unchanged.
  */
 export async function encryptAndPush(
   ctx: SkopeoContext,
   img: BuiltImage,
-  opts: { recipients: string[]; registry: string; repo: string; tag: string },
+  opts: { encryption: readonly EncryptionPass[]; registry: string; repo: string; tag: string },
 ): Promise<PushedImage> {
-  const encDir = `${img.layout}.encrypted`;
-  fs.rmSync(encDir, { recursive: true, force: true });
-  const keys = opts.recipients.flatMap((pub) => ['--encryption-key', `jwe:${pub}`]);
-  await skopeo(ctx, ['copy', '--quiet', ...keys, `oci:${img.layout}:${img.tag}`, `dir:${encDir}`]);
+  const byLayer = layerPasses(opts.encryption, img.diffIds.length);
+  let source = `oci:${img.layout}:${img.tag}`;
+  for (const [n, pass] of opts.encryption.entries()) {
+    const encDir = `${img.layout}.encrypted.${n}`;
+    fs.rmSync(encDir, { recursive: true, force: true });
+    const keys = pass.recipients.flatMap((r) => ['--encryption-key', r.encryptionKey]);
+    const layers = (pass.layers ?? []).flatMap((i) => ['--encrypt-layer', String(i)]);
+    const { command, env } = passTool(pass);
+    await skopeo(ctx, ['copy', '--quiet', ...keys, ...layers, source, `dir:${encDir}`], { command, env });
+    source = `dir:${encDir}`;
+  }
   const ref = `${opts.registry}/${opts.repo}:${opts.tag}`;
-  await skopeo(ctx, ['copy', '--quiet', '--dest-tls-verify=false', '--dest-no-creds', `dir:${encDir}`, `docker://${ref}`]);
+  await skopeo(ctx, ['copy', '--quiet', '--dest-tls-verify=false', '--dest-no-creds', source, `docker://${ref}`]);
   const manifest = await getManifest(opts.registry, opts.repo, opts.tag);
-  for (const layer of manifest.layers) {
-    if (!layer.mediaType.endsWith('+encrypted')) throw new Error(`skopeo left layer ${layer.digest} unencrypted (${layer.mediaType})`);
+  for (const [i, layer] of manifest.layers.entries()) {
+    if (!layer.mediaType.endsWith('+encrypted')) throw new Error(`skopeo left layer ${i} (${layer.digest}) unencrypted (${layer.mediaType})`);
+    for (const r of byLayer[i]!.recipients) {
+      const annotation = wrappedKeysAnnotation(r.scheme);
+      if (!layer.annotations?.[annotation]) throw new Error(`layer ${i} has no ${annotation} for recipient ${r.encryptionKey}`);
+    }
   }
   return { ...img, ref, registry: opts.registry, repo: opts.repo, manifest };
 }

@@ -12,11 +12,14 @@
 // CI=true, where that is a failure. harness.ts builds the environment.
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { pkcs11SkipReason } from '../pkcs11/fixtures.ts';
 import { GrpcError, pullImage } from './cri.ts';
-import { Containerd, decoderBinary, E2eEnv, skipReason, type ProcessorCall } from './harness.ts';
-import { GpgHome, makeKeyPair, makePkcs7Key, type GpgKey, type KeyPair, type NodeKey, type Pkcs7Key } from './keys.ts';
+import { Containerd, decoderBinary, E2eEnv, skipReason, withProcessorEnv, type ProcessorCall } from './harness.ts';
+import { TestKeyProviders } from './key-providers.ts';
+import { GpgHome, makeKeyPair, makePkcs11Key, makePkcs7Key, type GpgKey, type KeyPair, type NodeKey, type Pkcs11Key, type Pkcs7Key } from './keys.ts';
 import {
   buildImage,
   corruptBlobInStorage,
@@ -26,6 +29,7 @@ import {
   randomText,
   serveTamperedLayer,
   serveTamperedLayerWithMatchingDiffId,
+  skopeoWithPkcs11AndProviders,
   wrappedKeysAnnotation,
   writeSkopeoPolicy,
   type EncryptionPass,
@@ -75,6 +79,31 @@ const pod = { name: 'e2e', uid: 'e2e-uid', namespace: 'default' };
 
 const skip = skipReason();
 
+/**
+ * The PKCS#11 test also needs SoftHSM2 and OpenSC (and jq for the token
+ * script): without them it skips with one line naming the Debian packages;
+ * with CI=true that is a failure of that test (test/pkcs11/fixtures.ts).
+ */
+let pkcs11Skip: string | false = false;
+let pkcs11Missing: Error | undefined;
+try {
+  pkcs11Skip = pkcs11SkipReason() ?? false;
+} catch (err) {
+  pkcs11Missing = err as Error;
+}
+
+/**
+ * ocicrypt.conf files a decoder started by containerd would find without
+ * OCICRYPT_CONFIG in its processor env (it inherits containerd's environment,
+ * i.e. this process's): ocicrypt's lookup order.
+ */
+function hostOcicryptConfigs(): string[] {
+  const { OCICRYPT_CONFIG, XDG_CONFIG_HOME, HOME } = process.env;
+  if (OCICRYPT_CONFIG === 'internal') return ['OCICRYPT_CONFIG=internal'];
+  const candidates = [OCICRYPT_CONFIG, XDG_CONFIG_HOME && `${XDG_CONFIG_HOME}/ocicrypt.conf`, HOME && `${HOME}/.config/ocicrypt.conf`, '/etc/ocicrypt.conf'];
+  return candidates.filter((f): f is string => !!f && fs.existsSync(f));
+}
+
 describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip: skip ?? false }, () => {
   let env: E2eEnv;
   let skopeo: SkopeoContext;
@@ -87,6 +116,8 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
   /** PKCS#7: the RSA private key alone, and a key with its certificate beside it. */
   let pkcs7KeyOnly: Pkcs7Key;
   let pkcs7WithCert: Pkcs7Key;
+  /** PKCS#11: a SoftHSM2 token made in before(), alongside the slow gpg keys; absent when its test skips. */
+  let hsmKey: Promise<Pkcs11Key> | undefined;
   /** What the keys directory holds between tests: every scheme's keys, as on a node. */
   let nodeKeys: NodeKey[];
   let imageCount = 0;
@@ -97,7 +128,17 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
       env = await E2eEnv.start(decoderBinary());
       skopeo = writeSkopeoPolicy(env.tmp);
       const keysStarted = Date.now();
-      // gpg and openssl make keys (concurrently) while node makes the JWE ones.
+      // gpg and openssl make keys (concurrently) while node makes the JWE
+      // ones; the SoftHSM2 token (about a second) is made alongside.
+      if (!pkcs11Skip && !pkcs11Missing) {
+        const token = skopeoWithPkcs11AndProviders().then((skopeo118) => makePkcs11Key(path.join(env.tmp, 'pkcs11'), 'hsm', skopeo118));
+        const settled = token.then(
+          () => undefined,
+          () => undefined, // a failure is the PKCS#11 test's, reported there
+        );
+        env.cleanup.add('wait for the PKCS#11 token script', () => settled);
+        hsmKey = token;
+      }
       const gpg = GpgHome.create(path.join(env.work, 'gnupg'), env.cleanup);
       const slowKeys = Promise.all([
         gpg.makeKey('gpg-protected', { passphrase: 'e2e passphrase: correct horse battery staple' }),
@@ -333,6 +374,172 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
     const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
     assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
     await assertUnpacked(img);
+  });
+
+  test(
+    'PKCS#11 image (skopeo 1.18 pkcs11: recipient, SoftHSM2 token): key file in the keys directory, OCICRYPT_CONFIG in the processors\' env',
+    { timeout: TEST_TIMEOUT, skip: pkcs11Skip },
+    async (t) => {
+      if (pkcs11Missing) throw pkcs11Missing;
+      // The token lives under the e2e temp dir (made in before()); the key
+      // file's module.env points SoftHSM2 at it. The key never leaves the token: no plain RSA
+      // key in the keys directory opens these layers.
+      assert.ok(hsmKey, 'before() made no token');
+      const hsm = await hsmKey;
+      nodeKeys = [...nodeKeys, hsm];
+      env.keys.set(nodeKeys);
+      const img = await makeImage(
+        'pkcs11',
+        [
+          { compression: 'gzip', busybox: true, files: {} },
+          { compression: 'none', files: { '/marker.txt': randomText('marker') } },
+        ],
+        forEveryLayer(hsm.recipient),
+      );
+      assert.deepEqual(
+        img.manifest.layers.map((l) => l.mediaType),
+        [MT.gzip, MT.tar],
+      );
+      assert.deepEqual(wrappedKeySchemes(img), [['pkcs11'], ['pkcs11']]);
+      for (const layer of img.manifest.layers) {
+        const blob = JSON.parse(Buffer.from(layer.annotations![wrappedKeysAnnotation('pkcs11')]!, 'base64').toString('utf8')) as {
+          recipients: Array<{ hash: string }>;
+        };
+        assert.deepEqual(
+          blob.recipients.map((r) => r.hash),
+          ['sha1'],
+          'skopeo wrapped for the token with OAEP SHA-1',
+        );
+      }
+
+      // As shipped, the example gives the decoder no OCICRYPT_CONFIG: on a
+      // host without an ocicrypt.conf of its own, no module may be loaded.
+      const hostConfigs = hostOcicryptConfigs();
+      if (hostConfigs.length > 0) {
+        t.diagnostic(`not checking the pull without OCICRYPT_CONFIG: this host has ${hostConfigs.join(', ')}`);
+      } else {
+        const snapshotsBefore = await env.containerd.snapshots();
+        const dirsBefore = env.containerd.snapshotDirs();
+        const noConfig = new RegExp(`${decoderLine('ERR_NO_MATCHING_KEY').source}.*${escapeRegExp(`${env.keys.dir}/hsm.yaml`)}: no ocicrypt config found`);
+        const messages = await pullMustFail(t, img.ref, env.containerd, PULL_ATTEMPTS, noConfig);
+        await assertNoSnapshotLeft(t, env.containerd, snapshotsBefore, dirsBefore);
+        assert.ok(
+          messages.some((m) => noConfig.test(m)),
+          `none of ${messages.length} attempts matched ${noConfig}; containerd said:\n${messages.join('\n')}`,
+        );
+      }
+
+      // What the operator adds: OCICRYPT_CONFIG in both processors' env,
+      // naming /etc/containerd/ocicrypt/ocicrypt.conf (rewritten), and that
+      // file allowing the module.
+      const node = await Containerd.start(
+        env.tmp,
+        {
+          name: 'containerd-pkcs11',
+          decoder: decoderBinary(),
+          keysDir: env.keys.dir,
+          hostsDir: env.hostsDir,
+          transformConfig: (config, paths) => withProcessorEnv(config, { OCICRYPT_CONFIG: paths.ocicryptConfig }),
+        },
+        env.cleanup,
+      );
+      try {
+        const envLines = fs
+          .readFileSync(node.configFile, 'utf8')
+          .split('\n')
+          .filter((l) => /^\s*env = /.test(l));
+        t.diagnostic(`processor env: ${envLines[0]?.trim()}`);
+        assert.equal(envLines.length, 2);
+        for (const l of envLines) {
+          assert.ok(l.includes(`"OCICRYPT_CONFIG=${node.ocicryptConfig}"`) && l.includes(`"OCICRYPT_KEYPROVIDER_CONFIG=${node.keyProviderConfig}"`), l);
+        }
+        fs.copyFileSync(hsm.ocicryptConfig, node.ocicryptConfig);
+        const { calls } = await callsDuring(node, () => pullImage(node.socket, img.ref, { pod }));
+        assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+        await assertUnpacked(img, node);
+      } finally {
+        await node.stop();
+      }
+    },
+  );
+
+  test('key providers (skopeo 1.18 provider: recipients): a command and a gRPC provider in the file OCICRYPT_KEYPROVIDER_CONFIG names; unconfigured or failing provider named in the error', { timeout: TEST_TIMEOUT }, async (t) => {
+    // Layer 0 (gzip, busybox) is wrapped by the command provider only, layer
+    // 1 (uncompressed, the marker) by the gRPC provider only: the pull needs
+    // both. The config is the example's OCICRYPT_KEYPROVIDER_CONFIG file
+    // (rewritten path), absent ("no key providers") in every other test.
+    const COMMAND = 'e2e-command';
+    const GRPC = 'e2e-grpc';
+    const config = env.containerd.keyProviderConfig;
+    const providers = await TestKeyProviders.start(path.join(env.tmp, 'key-providers'), env.cleanup);
+    const both = { [COMMAND]: providers.command(), [GRPC]: providers.grpc() };
+    const skopeo118 = await skopeoWithPkcs11AndProviders();
+    try {
+      TestKeyProviders.writeConfig(config, both);
+      const img = await makeImage(
+        'provider',
+        [
+          { compression: 'gzip', busybox: true, files: {} },
+          { compression: 'none', files: { '/marker.txt': randomText('marker') } },
+        ],
+        forEachLayer([TestKeyProviders.recipient(COMMAND, config, skopeo118)], [TestKeyProviders.recipient(GRPC, config, skopeo118)]),
+      );
+      assert.deepEqual(
+        img.manifest.layers.map((l) => l.mediaType),
+        [MT.gzip, MT.tar],
+      );
+      assert.deepEqual(wrappedKeySchemes(img), [[`provider.${COMMAND}`], [`provider.${GRPC}`]]);
+
+      // Failures on the bottom layer (so that nothing is committed first):
+      // its provider missing from the config, then failing.
+      const snapshotsBefore = await env.containerd.snapshots();
+      const dirsBefore = env.containerd.snapshotDirs();
+      TestKeyProviders.writeConfig(config, { [GRPC]: providers.grpc() });
+      const notConfigured = new RegExp(
+        `${decoderLine('ERR_NO_KEY_SUPPLIED').source}.*provider\\.${COMMAND}: key provider "${COMMAND}" is not configured in ${escapeRegExp(config)}`,
+      );
+      const notConfiguredMessages = await pullMustFail(t, img.ref, env.containerd, PULL_ATTEMPTS, notConfigured);
+      await assertNoSnapshotLeft(t, env.containerd, snapshotsBefore, dirsBefore);
+
+      TestKeyProviders.writeConfig(config, { [COMMAND]: providers.command('fail'), [GRPC]: providers.grpc() });
+      const failing = new RegExp(
+        `${decoderLine('ERR_NO_MATCHING_KEY').source}.*provider\\.${COMMAND}: command ${escapeRegExp(process.execPath)}: exited with status 7, stderr: "test provider: the key is revoked`,
+      );
+      const failingMessages = await pullMustFail(t, img.ref, env.containerd, PULL_ATTEMPTS, failing);
+      await assertNoSnapshotLeft(t, env.containerd, snapshotsBefore, dirsBefore);
+
+      TestKeyProviders.writeConfig(config, both);
+      const requestsBefore = providers.requests();
+      const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
+      assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+      await assertUnpacked(img);
+
+      // Each provider unwrapped its layer, and was sent no key material: the
+      // node's private keys (keys directory) stay with the decoder.
+      const requests = providers.requests();
+      const unwraps = {
+        command: requests.command.slice(requestsBefore.command.length).filter((r) => r.op === 'keyunwrap'),
+        grpc: requests.grpc.slice(requestsBefore.grpc.length).filter((r) => r.op === 'keyunwrap'),
+      };
+      t.diagnostic(`keyunwrap requests during the pull: command ${unwraps.command.length}, gRPC ${unwraps.grpc.length}`);
+      assert.equal(unwraps.command.length, 1);
+      assert.equal(unwraps.grpc.length, 1);
+      for (const [name, list] of [[COMMAND, unwraps.command], [GRPC, unwraps.grpc]] as const) {
+        const parameters = Object.keys(list[0]!.keyunwrapparams?.dc?.Parameters ?? {});
+        assert.ok(parameters.every((p) => p === name), `${name} was sent decryption parameters ${parameters.join(', ')}`);
+      }
+
+      assert.ok(
+        notConfiguredMessages.some((m) => notConfigured.test(m)),
+        `none of ${notConfiguredMessages.length} attempts matched ${notConfigured}; containerd said:\n${notConfiguredMessages.join('\n')}`,
+      );
+      assert.ok(
+        failingMessages.some((m) => failing.test(m)),
+        `none of ${failingMessages.length} attempts matched ${failing}; containerd said:\n${failingMessages.join('\n')}`,
+      );
+    } finally {
+      fs.rmSync(config, { force: true });
+    }
   });
 
   test('key removed: the pull fails with the decoder line (no key / wrong key); restored, it pulls', { timeout: TEST_TIMEOUT }, async (t) => {

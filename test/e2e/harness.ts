@@ -307,6 +307,8 @@ export interface ContainerdPaths {
   decoder: string;
   keysDir: string;
   keyProviderConfig: string;
+  /** Where OCICRYPT_CONFIG points when the config sets it (the example may not: see withProcessorEnv). */
+  ocicryptConfig: string;
   hostsDir: string;
   root: string;
   state: string;
@@ -316,12 +318,15 @@ export interface ContainerdPaths {
  * The example's well-known paths and what the test puts in their place. The
  * example is written so that plain string replacement of these is all it
  * takes; the longer ones come first where one is a prefix of another.
+ * `optional`: rewritten if the example mentions it, not required to.
  */
-function substitutions(p: ContainerdPaths): Array<[string, string]> {
+function substitutions(p: ContainerdPaths): Array<[from: string, to: string, optional?: 'optional']> {
   return [
     ['/usr/local/bin/ctd-decoder', p.decoder],
     ['/etc/containerd/ocicrypt/keys', p.keysDir],
     ['/etc/containerd/ocicrypt/ocicrypt_keyprovider.conf', p.keyProviderConfig],
+    // OCICRYPT_CONFIG (PKCS#11 module allow-list), where the examples suggest putting it.
+    ['/etc/containerd/ocicrypt/ocicrypt.conf', p.ocicryptConfig, 'optional'],
     ['/etc/containerd/certs.d', p.hostsDir],
     ['/var/lib/containerd', p.root],
     ['/run/containerd', p.state],
@@ -363,14 +368,47 @@ export function renderContainerdConfig(example: string, p: ContainerdPaths, dir:
     }
   }
   let out = example;
-  for (const [from, to] of subs) {
-    if (!code.some((l) => l.includes(from))) throw new Error(`example config no longer mentions ${from}`);
+  for (const [from, to, optional] of subs) {
+    if (!optional && !code.some((l) => l.includes(from))) throw new Error(`example config no longer mentions ${from}`);
     out = out.split(from).join(to);
   }
   for (const table of ['[plugins."io.containerd.grpc.v1.cri".containerd]', '[plugins."io.containerd.grpc.v1.cri".cni]', '[plugins."io.containerd.internal.v1.opt"]']) {
     if (example.includes(table)) throw new Error(`example config defines ${table}; the harness appends its own`);
   }
   return out + testEnvironmentBlock(dir);
+}
+
+/**
+ * What an operator does to give the decoder more environment: each
+ * `[stream_processors."…"]` entry's `env` list gets `NAME=value` for every
+ * variable (replacing an entry of the same name if there is one). For
+ * ContainerdOptions.transformConfig; fails unless every processor entry has
+ * an `env` line of its own (as the example's do).
+ */
+export function withProcessorEnv(config: string, vars: Readonly<Record<string, string>>): string {
+  const lines = config.split('\n');
+  let inProcessor = false;
+  let processors = 0;
+  let envLines = 0;
+  const out = lines.map((line) => {
+    const table = /^\s*\[(.*)\]\s*$/.exec(line);
+    if (table) {
+      inProcessor = /^stream_processors\.["'][^"']+["']$/.test(table[1]!.trim());
+      if (inProcessor) processors++;
+      return line;
+    }
+    const env = /^(\s*env\s*=\s*)\[(.*)\]\s*$/.exec(line);
+    if (!inProcessor || !env) return line;
+    envLines++;
+    const entries = JSON.parse(`[${env[2]!.replace(/'/g, '"')}]`) as string[];
+    const kept = entries.filter((e) => !Object.hasOwn(vars, e.slice(0, e.indexOf('='))));
+    const added = Object.entries(vars).map(([name, value]) => `${name}=${value}`);
+    return `${env[1]}[${[...kept, ...added].map((e) => JSON.stringify(e)).join(', ')}]`;
+  });
+  if (processors === 0 || envLines !== processors) {
+    throw new Error(`withProcessorEnv: ${processors} stream processor entries but ${envLines} single-line env lists in them`);
+  }
+  return out.join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -425,6 +463,7 @@ function writeDecoderProbe(file: string, decoder: string, p: ProbeFiles): void {
 }
 
 const keyProviderConfigPath = (dir: string): string => path.join(dir, 'ocicrypt_keyprovider.conf');
+const ocicryptConfigPath = (dir: string): string => path.join(dir, 'ocicrypt.conf');
 
 export interface ProcessorCall {
   mediaType: string;
@@ -442,8 +481,8 @@ export interface ContainerdOptions {
   decoder: string;
   keysDir: string;
   hostsDir: string;
-  /** Applied to the rendered config (for variants of the example); identity by default. */
-  transformConfig?: (config: string) => string;
+  /** Applied to the rendered config (for variants of the example), with the paths it was rendered with; identity by default. */
+  transformConfig?: (config: string, paths: ContainerdPaths) => string;
 }
 
 export class Containerd {
@@ -454,6 +493,8 @@ export class Containerd {
   readonly snapshotDir: string;
   /** The example's OCICRYPT_KEYPROVIDER_CONFIG, rewritten; absent ("no key providers") unless a test writes it. */
   readonly keyProviderConfig: string;
+  /** /etc/containerd/ocicrypt/ocicrypt.conf, rewritten: what OCICRYPT_CONFIG names if the config sets it; absent unless a test writes it. */
+  readonly ocicryptConfig: string;
   readonly daemon: Daemon;
   readonly #probe: ProbeFiles;
 
@@ -465,6 +506,7 @@ export class Containerd {
     this.#probe = probeFiles(dir);
     this.snapshotDir = path.join(dir, 'root', 'io.containerd.snapshotter.v1.native', 'snapshots');
     this.keyProviderConfig = keyProviderConfigPath(dir);
+    this.ocicryptConfig = ocicryptConfigPath(dir);
     this.daemon = daemon;
   }
 
@@ -481,12 +523,13 @@ export class Containerd {
       decoder: probe,
       keysDir: opts.keysDir,
       keyProviderConfig: keyProviderConfigPath(dir), // absent unless a test writes it: "no key providers"
+      ocicryptConfig: ocicryptConfigPath(dir), // absent unless a test writes it
       hostsDir: opts.hostsDir,
       root: path.join(dir, 'root'),
       state: path.join(dir, 'state'),
     };
     let config = renderContainerdConfig(fs.readFileSync(EXAMPLE_CONFIG, 'utf8'), paths, dir);
-    if (opts.transformConfig) config = opts.transformConfig(config);
+    if (opts.transformConfig) config = opts.transformConfig(config, paths);
     const configFile = path.join(dir, 'config.toml');
     fs.writeFileSync(configFile, config);
 

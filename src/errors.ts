@@ -82,3 +82,13 @@ export class AnnotationError extends DecoderError {
 export class KeyProviderConfigError extends DecoderError {
   readonly code = 'ERR_KEYPROVIDER_CONFIG';
 }
+
+/** An image given to an operator command (layout, archive, manifest) is missing, malformed or fails its digests. */
+export class ImageError extends DecoderError {
+  readonly code = 'ERR_IMAGE';
+}
+
+/** `decrypt` cannot create or write its destination layout. */
+export class DestinationError extends DecoderError {
+  readonly code = 'ERR_DESTINATION';
+}

@@ -1,6 +1,17 @@
 import { runDecode } from './cli/decode-command.ts';
+import { subcommandLoader } from './cli/subcommands.ts';
 
-/** Entry point of the single executable: containerd runs it once per encrypted layer. */
-void runDecode(process.argv.slice(2)).then((exitCode) => {
-  if (exitCode !== 0) process.exit(exitCode);
-});
+/** Entry point of the single executable: containerd runs it once per encrypted layer; operators run its subcommands. */
+const argv = process.argv.slice(2);
+const subcommand = subcommandLoader(argv[0]);
+if (subcommand === undefined) {
+  void runDecode(argv).then((exitCode) => {
+    if (exitCode !== 0) process.exit(exitCode);
+  });
+} else {
+  void subcommand()
+    .then((command) => command.run(argv.slice(1)))
+    .then((exitCode) => {
+      process.exitCode = exitCode;
+    });
+}

@@ -62,4 +62,12 @@ containerd passes the encrypted layer on stdin and the decryption payload
 (the layer descriptor and any keys) on fd 3; the decrypted layer, still in
 its tar / tar+gzip / tar+zstd form, goes to stdout. On failure it exits 1
 with one line on stderr: "ctd-decoder: ERR_<CODE> layer <digest>: <what> — <fix>".
+
+For operators (each takes --help):
+  ctd-decoder keys [DIR]            what the decoder makes of each key file
+  ctd-decoder inspect IMAGE         each layer's encryption, and which keys open it
+  ctd-decoder decrypt --decryption-keys-path DIR SOURCE DESTINATION
+                                    decrypt an OCI layout offline
+  ctd-decoder doctor [--config FILE]
+                                    check containerd's configuration for decryption
 `;

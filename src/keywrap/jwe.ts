@@ -51,6 +51,33 @@ async function decryptWith(parsed: ParsedJwe, key: SuppliedPrivateKey): Promise<
   }
 }
 
+/** The headers that apply to each recipient: protected, shared unprotected, then per-recipient. */
+function recipientHeaders(parsed: ParsedJwe): Record<string, unknown>[] {
+  const decodeProtected = (encoded: unknown): Record<string, unknown> => {
+    if (typeof encoded !== 'string') return {};
+    try {
+      const header: unknown = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
+      return typeof header === 'object' && header !== null ? (header as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  };
+  const asObject = (value: unknown) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {});
+  if (parsed.form === 'compact') return [decodeProtected(parsed.jwe.split('.')[0])];
+  const shared = { ...decodeProtected(parsed.jwe['protected']), ...asObject(parsed.jwe['unprotected']) };
+  if (parsed.form === 'flattened') return [{ ...shared, ...asObject(parsed.jwe['header']) }];
+  return (parsed.jwe['recipients'] as unknown[]).map((recipient) => ({ ...shared, ...asObject(asObject(recipient)['header']) }));
+}
+
+/** "ECDH-ES+A256KW P-256 kid=node-1": the key algorithm, the curve a recipient key must be on, the key ID if any. */
+function describeRecipient(header: Record<string, unknown>): string {
+  const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : null);
+  const epk = header['epk'];
+  const curve = typeof epk === 'object' && epk !== null ? text((epk as Record<string, unknown>)['crv']) : null;
+  const kid = text(header['kid']);
+  return [text(header['alg']) ?? 'no alg', curve, kid === null ? null : `kid=${kid}`].filter((part) => part !== null).join(' ');
+}
+
 export const jweScheme: KeyWrapScheme = {
   name: 'jwe',
 
@@ -78,5 +105,12 @@ export const jweScheme: KeyWrapScheme = {
     const tried = `${candidates.length} private key${candidates.length === 1 ? '' : 's'} tried`;
     if (malformed === items.length) throw new UnwrapFailure(`no item is a JWE (${items.length} malformed)`);
     throw new UnwrapFailure(`no private key fits (${tried}${malformed ? `, ${malformed} malformed item(s)` : ''})`);
+  },
+
+  describeRecipients(items) {
+    return items.flatMap((item) => {
+      const parsed = parseJwe(item);
+      return parsed === null ? ['malformed item'] : recipientHeaders(parsed).map(describeRecipient);
+    });
   },
 };

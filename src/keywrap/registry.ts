@@ -62,3 +62,8 @@ export interface RegisteredScheme {
 export function registeredSchemes(): RegisteredScheme[] {
   return SCHEMES.map(([name, load]) => ({ name, load }));
 }
+
+/** "provider.<name>": unwrapped by an external key provider, never by local keys. */
+export function isKeyProviderScheme(scheme: string): boolean {
+  return scheme.startsWith(KEY_PROVIDER_PREFIX);
+}

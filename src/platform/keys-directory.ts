@@ -6,6 +6,10 @@ export interface KeyFile {
   /** Path as the operator wrote it (keys directory + relative path). */
   path: string;
   bytes: Buffer;
+  /** Permission bits of the file read (the symlink's target when reached through one). */
+  mode: number;
+  /** Reached through a symlink (inside the directory, or it would have been skipped). */
+  viaSymlink: boolean;
 }
 
 export interface SkippedFile {
@@ -69,7 +73,8 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
       const shown = join(shownDir, name.toString('utf8'));
       let target = Buffer.concat([realDir, SEPARATOR, name]);
       let stats = lstatSync(target, { throwIfNoEntry: false });
-      if (stats?.isSymbolicLink()) {
+      const viaSymlink = stats?.isSymbolicLink() ?? false;
+      if (viaSymlink) {
         try {
           target = realpathSync(target, { encoding: 'buffer' });
         } catch {
@@ -101,7 +106,7 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
           contents.skipped.push({ path: shown, reason: `keys directory holds more than ${KEYS_DIRECTORY_LIMITS.maxTotalBytes} bytes` });
         } else {
           totalBytes += read.length;
-          contents.files.push({ path: shown, bytes: read });
+          contents.files.push({ path: shown, bytes: read, mode: stats.mode & 0o7777, viaSymlink });
         }
       }
     }

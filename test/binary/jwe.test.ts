@@ -4,15 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { encodeAny, encodePayload, PAYLOAD_TYPE_URL } from '../support/payload.ts';
 import { runDecoder, type DecoderRun } from '../support/run-decoder.ts';
-import {
-  ERROR_LINE,
-  fixtureKey,
-  keysDirectoryWith,
-  layerCaseNames,
-  loadLayerCase,
-  sha256,
-  type LayerCase,
-} from '../support/fixtures.ts';
+import { assertCodedFailure, assertDecrypted, decrypt, itDecryptsEveryCaseWithEachRecipient } from '../support/assertions.ts';
+import { fixtureKey, keysDirectoryWith, loadLayerCase, type LayerCase } from '../support/fixtures.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
 
 const PASSWORD = fixtureKey('jwe', 'rsa2048.password').toString('utf8').trim();
@@ -20,38 +13,12 @@ const RSA_GZIP = loadLayerCase('jwe', 'rsa2048-gzip');
 const EC_TAR = loadLayerCase('jwe', 'ec256-tar');
 const keys = () => keysDirectoryWith('jwe', 'rsa2048.pkcs8.pem');
 
-function decrypt(layer: LayerCase, keysDir: string | null, parameters: Parameters<typeof encodePayload>[1] = null, descriptor: unknown = layer.descriptor) {
-  return runDecoder({
-    args: keysDir === null ? [] : ['--decryption-keys-path', keysDir],
-    stdin: layer.encrypted,
-    payload: encodePayload(descriptor, parameters),
-  });
-}
-
-function assertDecrypted(run: DecoderRun, layer: LayerCase): void {
-  assert.equal(run.stderr, '', run.stderr);
-  assert.equal(run.code, 0);
-  assert.equal(sha256(run.stdout), sha256(layer.plain));
-}
-
+/** One coded line naming the layer (unless null), no password. */
 function assertFails(run: DecoderRun, code: string, layer: LayerCase | null = RSA_GZIP): RegExpExecArray {
-  assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-  const match = ERROR_LINE.exec(run.stderr);
-  assert.ok(match, `one coded line expected, got: ${JSON.stringify(run.stderr)}`);
-  assert.equal(match[1], code, run.stderr);
-  if (layer !== null) assert.ok(run.stderr.includes(`layer ${layer.descriptor.digest}:`), run.stderr);
-  assert.ok(!run.stderr.includes(PASSWORD));
-  return match;
+  return assertCodedFailure(run, code, { layer, secrets: [PASSWORD] });
 }
 
-describe('JWE layers made by skopeo decrypt byte-identically', () => {
-  for (const name of layerCaseNames('jwe')) {
-    const layer = loadLayerCase('jwe', name);
-    for (const key of layer.recipients) {
-      it(`${name} with ${key}`, async () => assertDecrypted(await decrypt(layer, keysDirectoryWith('jwe', key)), layer));
-    }
-  }
-});
+describe('JWE layers made by skopeo decrypt byte-identically', () => itDecryptsEveryCaseWithEachRecipient('jwe'));
 
 describe('key forms', () => {
   it('encrypted PKCS#8 with its NAME.password file', async () => {

@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startGrpcProvider, type GrpcProviderOptions, type RunningGrpcProvider } from '../key-provider/grpc-server.ts';
 import { PROVIDER_SECRETS, openOptions } from '../key-provider/wrapping.ts';
-import { ERROR_LINE, keysDirectoryWith, fixtureKey, loadLayerCase, sha256, type LayerCase } from '../support/fixtures.ts';
-import { encodePayload, type Parameters } from '../support/payload.ts';
-import { REPO_ROOT, runDecoder, type DecoderRun } from '../support/run-decoder.ts';
+import { assertCodedFailure, assertDecrypted, decrypt as decryptLayer } from '../support/assertions.ts';
+import { keysDirectoryWith, fixtureKey, loadLayerCase, type LayerCase } from '../support/fixtures.ts';
+import type { Parameters } from '../support/payload.ts';
+import { REPO_ROOT, type DecoderRun } from '../support/run-decoder.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
 
 const COMMAND_LAYER = loadLayerCase('provider', 'command-gzip');
@@ -67,29 +68,12 @@ interface DecryptOptions {
 function decrypt(layer: LayerCase, options: DecryptOptions = {}): Promise<DecoderRun> {
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], ...options.env };
   if (options.config) env['OCICRYPT_KEYPROVIDER_CONFIG'] = options.config;
-  return runDecoder({
-    args: options.keysDirectory === undefined ? [] : ['--decryption-keys-path', options.keysDirectory],
-    stdin: layer.encrypted,
-    payload: encodePayload(layer.descriptor, options.parameters ?? null),
-    env,
-  });
-}
-
-function assertDecrypted(run: DecoderRun, layer: LayerCase): void {
-  assert.equal(run.stderr, '', run.stderr);
-  assert.equal(run.code, 0);
-  assert.equal(sha256(run.stdout), sha256(layer.plain));
+  return decryptLayer(layer, options.keysDirectory ?? null, options.parameters ?? null, layer.descriptor, env);
 }
 
 /** One coded line naming the layer, no output, no secret; returns the line. */
 function assertFails(run: DecoderRun, code: string, layer: LayerCase): string {
-  assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-  const match = ERROR_LINE.exec(run.stderr);
-  assert.ok(match, `one coded line expected, got: ${JSON.stringify(run.stderr)}`);
-  assert.equal(match[1], code, run.stderr);
-  assert.ok(run.stderr.includes(`layer ${layer.descriptor.digest}:`), run.stderr);
-  assert.equal(run.stdout.length, 0);
-  for (const secret of FORBIDDEN) assert.ok(!run.stderr.includes(secret), 'a secret was printed');
+  assertCodedFailure(run, code, { layer, noOutput: true, secrets: FORBIDDEN });
   return run.stderr.trimEnd();
 }
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ERROR_LINE, fixtureKey, keysDirectoryWith, layerCaseNames, loadLayerCase, sha256, type LayerCase } from '../support/fixtures.ts';
-import { encodePayload, type Parameters } from '../support/payload.ts';
-import { runDecoder, type DecoderRun } from '../support/run-decoder.ts';
+import { assertCodedFailure, assertDecrypted, decrypt, itDecryptsEveryCaseWithEachRecipient } from '../support/assertions.ts';
+import { fixtureKey, keysDirectoryWith, loadLayerCase, type LayerCase } from '../support/fixtures.ts';
+import type { DecoderRun } from '../support/run-decoder.ts';
 
 const PGP_ANNOTATION = 'org.opencontainers.image.enc.keys.pgp';
 const JWE_ANNOTATION = 'org.opencontainers.image.enc.keys.jwe';
@@ -14,31 +14,10 @@ const ALICE = loadLayerCase('pgp', 'alice');
 const MIXED = loadLayerCase('pgp', 'mixed-jwe-pgp');
 const HIDDEN = loadLayerCase('pgp', 'alice-hidden');
 
-function decrypt(layer: LayerCase, keysDir: string | null, parameters: Parameters | null = null, descriptor: unknown = layer.descriptor): Promise<DecoderRun> {
-  return runDecoder({
-    args: keysDir === null ? [] : ['--decryption-keys-path', keysDir],
-    stdin: layer.encrypted,
-    payload: encodePayload(descriptor, parameters),
-  });
-}
-
-function assertDecrypted(run: DecoderRun, layer: LayerCase): void {
-  assert.equal(run.stderr, '', run.stderr);
-  assert.equal(run.code, 0);
-  assert.equal(sha256(run.stdout), sha256(layer.plain));
-}
-
 /** Exit 1, nothing on stdout (the key was never found), exactly one coded line naming the layer, no passphrase. */
 function assertFails(run: DecoderRun, code: string, layer: LayerCase = ALICE): string {
-  assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-  assert.equal(run.stdout.length, 0);
-  const match = ERROR_LINE.exec(run.stderr);
-  assert.ok(match, `one coded line expected, got: ${JSON.stringify(run.stderr)}`);
+  assertCodedFailure(run, code, { layer, noOutput: true, secrets: [PASSPHRASE, WRONG_PASSPHRASE] });
   assert.match(run.stderr, /^ctd-decoder: ERR_[A-Z_]+ layer sha256:/);
-  assert.equal(match[1], code, run.stderr);
-  assert.ok(run.stderr.includes(`layer ${layer.descriptor.digest}:`), run.stderr);
-  assert.ok(!run.stderr.includes(PASSPHRASE), 'stderr shows the passphrase');
-  assert.ok(!run.stderr.includes(WRONG_PASSPHRASE), 'stderr shows the wrong passphrase');
   return run.stderr;
 }
 
@@ -52,14 +31,7 @@ function withoutAnnotation(layer: LayerCase, annotation: string): unknown {
   return { ...layer.descriptor, annotations };
 }
 
-describe('OpenPGP layers decrypt byte-identically with every recipient keyring in the keys directory', () => {
-  for (const name of layerCaseNames('pgp')) {
-    const layer = loadLayerCase('pgp', name);
-    for (const key of layer.recipients) {
-      it(`${name} with ${key}`, async () => assertDecrypted(await decrypt(layer, keysDirectoryWith('pgp', key)), layer));
-    }
-  }
-});
+describe('OpenPGP layers decrypt byte-identically with every recipient keyring in the keys directory', () => itDecryptsEveryCaseWithEachRecipient('pgp'));
 
 describe('keys and passphrases', () => {
   it('binary and armored keyrings in one keys directory, beside unrelated keys', async () => {

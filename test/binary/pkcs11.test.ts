@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { ERROR_LINE, fixtureKey, sha256, type LayerCase } from '../support/fixtures.ts';
-import { encodePayload, type Parameters } from '../support/payload.ts';
-import { runDecoder, type DecoderRun } from '../support/run-decoder.ts';
+import { assertCodedFailure, assertDecrypted, decrypt as decryptLayer } from '../support/assertions.ts';
+import { fixtureKey, type LayerCase } from '../support/fixtures.ts';
+import type { Parameters } from '../support/payload.ts';
+import type { DecoderRun } from '../support/run-decoder.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
 import { makePkcs11Fixtures, pkcs11SkipReason, SOFTHSM2_MODULE, TOKEN, type Pkcs11Fixtures } from '../pkcs11/fixtures.ts';
 
@@ -28,30 +29,14 @@ describe('PKCS#11 layers (SoftHSM2 token made by the test, layers wrapped by sko
   const withConfig = (env: NodeJS.ProcessEnv = {}) => ({ PATH: process.env['PATH'], OCICRYPT_CONFIG: fx.ocicryptConf, ...env });
 
   function decrypt(layer: LayerCase, options: { keysDir?: string; parameters?: Parameters; env?: NodeJS.ProcessEnv }): Promise<DecoderRun> {
-    return runDecoder({
-      args: options.keysDir === undefined ? [] : ['--decryption-keys-path', options.keysDir],
-      stdin: layer.encrypted,
-      payload: encodePayload(layer.descriptor, options.parameters ?? null),
-      env: options.env ?? withConfig(),
-    });
-  }
-
-  function assertDecrypted(run: DecoderRun, layer: LayerCase): void {
-    assert.equal(run.stderr, '', run.stderr);
-    assert.equal(run.code, 0);
-    assert.equal(sha256(run.stdout), sha256(layer.plain));
+    return decryptLayer(layer, options.keysDir ?? null, options.parameters ?? null, layer.descriptor, options.env ?? withConfig());
   }
 
   /** Exit 1, no output, one coded line for the layer that matches `reason`, and no PIN anywhere. */
   function assertFails(run: DecoderRun, code: string, layer: LayerCase, reason: RegExp): void {
-    assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-    assert.equal(run.stdout.length, 0);
-    const match = ERROR_LINE.exec(run.stderr);
-    assert.ok(match, `one coded line expected, got: ${JSON.stringify(run.stderr)}`);
-    assert.equal(match[1], code, run.stderr);
+    assertCodedFailure(run, code, { layer, noOutput: true, secrets: [TOKEN.pin, WRONG_PIN] });
     assert.ok(run.stderr.startsWith(`ctd-decoder: ${code} layer ${layer.descriptor.digest}: `), run.stderr);
     assert.match(run.stderr, reason);
-    assert.ok(!run.stderr.includes(TOKEN.pin) && !run.stderr.includes(WRONG_PIN), 'stderr shows a PIN');
   }
 
   describe('decrypts', () => {

@@ -1,90 +1,38 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { encodePayload, type Parameters } from '../support/payload.ts';
-import { REPO_ROOT, runDecoder, type DecoderRun } from '../support/run-decoder.ts';
+import { describe, it } from 'node:test';
+import { assertCodedFailure, assertDecrypted, decrypt } from '../support/assertions.ts';
+import { FIXTURES, fixtureKey, keysDirectoryWith, loadLayerCase, type LayerCase } from '../support/fixtures.ts';
+import type { Parameters } from '../support/payload.ts';
+import type { DecoderRun } from '../support/run-decoder.ts';
 
-const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'pkcs7');
+const ITEMS = join(FIXTURES, 'pkcs7', 'items');
 const PKCS7_ANNOTATION = 'org.opencontainers.image.enc.keys.pkcs7';
-const ERROR_LINE = /^ctd-decoder: (ERR_[A-Z_]+) layer sha256:[0-9a-f]{64}: /;
 
-interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations: Record<string, string>;
-}
-
-interface Layer {
-  descriptor: Descriptor;
-  encrypted: Buffer;
-  plain: Buffer;
-}
-
-function layer(name: string): Layer {
-  const dir = join(FIXTURES, 'layers', name);
-  return {
-    descriptor: JSON.parse(readFileSync(join(dir, 'descriptor.json'), 'utf8')) as Descriptor,
-    encrypted: readFileSync(join(dir, 'blob.enc')),
-    plain: readFileSync(join(dir, 'blob.plain')),
-  };
-}
-
-function keyFile(name: string): Buffer {
-  return readFileSync(join(FIXTURES, 'keys', name));
-}
+const layer = (name: string): LayerCase => loadLayerCase('pkcs7', name);
+const keyFile = (name: string): Buffer => fixtureKey('pkcs7', name);
 
 /** The same layer with its pkcs7 item replaced (the item is still for the same private options). */
-function withItem(base: Layer, item: Buffer): Layer {
+function withItem(base: LayerCase, item: Buffer): LayerCase {
   const annotations = { ...base.descriptor.annotations, [PKCS7_ANNOTATION]: item.toString('base64') };
   return { ...base, descriptor: { ...base.descriptor, annotations } };
 }
 
-function pkcs7Item(of: Layer): Buffer {
+function pkcs7Item(of: LayerCase): Buffer {
   return Buffer.from(of.descriptor.annotations[PKCS7_ANNOTATION]!, 'base64');
 }
 
-const temporaryDirectories: string[] = [];
-after(() => {
-  for (const dir of temporaryDirectories) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fresh keys directory holding copies of the named fixture key files. */
-function keysDirectory(files: readonly string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ctd-pkcs7-keys-'));
-  temporaryDirectories.push(dir);
-  for (const file of files) copyFileSync(join(FIXTURES, 'keys', file), join(dir, file));
-  return dir;
+/** Runs the decoder as containerd does, with a fresh keys directory holding copies of the named fixture key files. */
+function decode(of: LayerCase, keys: { directory?: readonly string[]; parameters?: Parameters }): Promise<DecoderRun> {
+  return decrypt(of, keysDirectoryWith('pkcs7', ...(keys.directory ?? [])), keys.parameters ?? {});
 }
 
-/** Runs the decoder as containerd does: layer on stdin, payload on fd 3, keys directory as an argument. */
-function decode(of: Layer, keys: { directory?: readonly string[]; parameters?: Parameters }): Promise<DecoderRun> {
-  return runDecoder({
-    args: ['--decryption-keys-path', keysDirectory(keys.directory ?? [])],
-    stdin: of.encrypted,
-    payload: encodePayload(of.descriptor, keys.parameters ?? {}),
-  });
-}
-
-function assertDecrypted(run: DecoderRun, of: Layer): void {
-  assert.equal(run.stderr, '');
-  assert.equal(run.code, 0);
-  assert.ok(run.stdout.equals(of.plain), 'output differs from blob.plain');
-}
-
-/** Exit 1, nothing on stdout, exactly one stderr line with the code; returns that line. */
+/** Exit 1, nothing on stdout, exactly one stderr line with the code, naming a layer; returns that line. */
 function assertFailure(run: DecoderRun, code: string): string {
-  assert.equal(run.code, 1);
-  assert.equal(run.stdout.length, 0);
-  assert.ok(run.stderr.endsWith('\n'), 'stderr ends with a newline');
-  const lines = run.stderr.slice(0, -1).split('\n');
-  assert.equal(lines.length, 1, `one stderr line, got: ${run.stderr}`);
-  const line = lines[0]!;
-  assert.match(line, ERROR_LINE);
-  assert.equal(ERROR_LINE.exec(line)![1], code, line);
-  return line;
+  assertCodedFailure(run, code, { layer: null, noOutput: true });
+  assert.match(run.stderr, /^ctd-decoder: ERR_[A-Z_]+ layer sha256:[0-9a-f]{64}: /);
+  return run.stderr.slice(0, -1);
 }
 
 describe('pkcs7 layers made by skopeo (Go encoder, GCM parameter quirk)', () => {
@@ -132,10 +80,10 @@ describe('pkcs7 items made by openssl cms', () => {
     assertDecrypted(await decode(of, { directory: ['rsa2048.key.pem'] }), of);
   });
 
-  const items = readdirSync(join(FIXTURES, 'items')).filter((file) => file.endsWith('.der'));
+  const items = readdirSync(ITEMS).filter((file) => file.endsWith('.der'));
   for (const file of items) {
     it(`${file} in place of the skopeo item`, async () => {
-      const of = withItem(layer('rsa2048-gzip'), readFileSync(join(FIXTURES, 'items', file)));
+      const of = withItem(layer('rsa2048-gzip'), readFileSync(join(ITEMS, file)));
       assertDecrypted(await decode(of, { directory: ['rsa2048.cert.pem', 'rsa2048.key.pem'] }), of);
       assertDecrypted(await decode(of, { directory: ['rsa2048.key.pem'] }), of);
     });

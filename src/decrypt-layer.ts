@@ -10,7 +10,7 @@ import type { LayerDescriptor } from './payload/payload.ts';
 export const PUBLIC_OPTIONS_ANNOTATION = 'org.opencontainers.image.enc.pubopts';
 
 /** More wrapped-key items than any encryptor writes: a hostile image trying to make us work. */
-export const MAX_WRAPPED_ITEMS = 256;
+export const MAX_WRAPPED_ITEMS = 64;
 
 const CONFIGURE_PROVIDER_HINT =
   'configure the key provider named above in the file OCICRYPT_KEYPROVIDER_CONFIG names (set in the stream processor\'s env in containerd\'s config)';

@@ -1,6 +1,6 @@
 import { compactDecrypt, flattenedDecrypt, generalDecrypt, type DecryptOptions } from 'jose';
 import type { DecryptionKeys, SuppliedPrivateKey } from '../keys/decryption-keys.ts';
-import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+import { MAX_RECIPIENTS_PER_ITEM, UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
 
 /**
  * What ocicrypt (go-jose) produces, and nothing else: key agreement or
@@ -35,7 +35,9 @@ function parseJwe(item: Buffer): ParsedJwe | null {
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return null;
     const jwe = json as Record<string, unknown>;
-    return { form: Array.isArray(jwe['recipients']) ? 'general' : 'flattened', jwe };
+    const recipients = jwe['recipients'];
+    if (!Array.isArray(recipients)) return { form: 'flattened', jwe };
+    return recipients.length > MAX_RECIPIENTS_PER_ITEM ? null : { form: 'general', jwe };
   }
   return text.split('.').length === 5 ? { form: 'compact', jwe: text } : null;
 }

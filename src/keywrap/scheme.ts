@@ -32,6 +32,13 @@ export interface KeyWrapScheme {
 }
 
 /**
+ * More recipients in one wrapped-key item than any encryptor writes: each
+ * costs a private-key operation per key, so a hostile image could otherwise
+ * keep the decoder busy for minutes. Schemes treat such an item as malformed.
+ */
+export const MAX_RECIPIENTS_PER_ITEM = 64;
+
+/**
  * A scheme had keys but could not unwrap; the message is its part of the
  * one-line error. `noUsableKey` says that none of the keys could even be
  * tried (protected without a passphrase, wrong passphrase, a stub): the

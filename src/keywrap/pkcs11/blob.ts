@@ -1,5 +1,6 @@
 import { decodeStdBase64 } from '../../encoding/base64.ts';
 import { field, isJsonObject } from '../../encoding/go-json.ts';
+import { MAX_RECIPIENTS_PER_ITEM } from '../scheme.ts';
 import { oaepHashOf, type OaepHash } from './oaep.ts';
 
 /**
@@ -47,6 +48,10 @@ export function parseItem(item: Buffer, itemIndex: number): ParsedItem {
   const recipients = field(blob, 'recipients');
   if (!Array.isArray(recipients) || recipients.length === 0) {
     parsed.problems.push(`${itemName} has no recipients`);
+    return parsed;
+  }
+  if (recipients.length > MAX_RECIPIENTS_PER_ITEM) {
+    parsed.problems.push(`${itemName} has ${recipients.length} recipients (limit ${MAX_RECIPIENTS_PER_ITEM})`);
     return parsed;
   }
   for (const [index, recipient] of recipients.entries()) {

@@ -1,3 +1,4 @@
+import { MAX_RECIPIENTS_PER_ITEM } from '../scheme.ts';
 import {
   DerError,
   childrenOf,
@@ -129,7 +130,9 @@ function parseEnvelopedData(data: Tlv, authenticated: boolean): Envelope {
     otherRecipients: [],
     content: { ...parseEncryptedContentInfo(encryptedContentInfo), mac, additionalData },
   };
-  for (const [index, recipientInfo] of childrenOf(recipientInfos).entries()) {
+  const recipients = childrenOf(recipientInfos);
+  if (recipients.length > MAX_RECIPIENTS_PER_ITEM) throw new EnvelopeError(`${recipients.length} RecipientInfos (limit ${MAX_RECIPIENTS_PER_ITEM})`);
+  for (const [index, recipientInfo] of recipients.entries()) {
     if (isUniversal(recipientInfo, UNIVERSAL_TAG.sequence)) {
       envelope.keyTransportRecipients.push(parseKeyTransportRecipient(recipientInfo, index));
     } else {

@@ -35,6 +35,16 @@ else
   echo "warning: $pkcs11_addon is not built: this binary cannot use PKCS#11 key files (run make)" >&2
 fi
 
+# V8 flags the binary always runs with (execArgv). The blob is built under the
+# same flags, or V8 may reject the start-up code cache as made for other flags.
+#   --max-semi-space-size=1   a 1 MiB young generation: the stream allocates
+#                             little, and a bigger one only grows peak RSS (~3 MiB)
+# (Not --no-turbofan/--no-maglev: as start-up flags they make V8 reject Node's
+# own code cache, +5 ms per start; src/platform/layer-pipe.ts sets them at run
+# time for long layers.)
+v8_flags=(--max-semi-space-size=1)
+exec_argv=$(printf '"%s",' "${v8_flags[@]}")
+
 cat > $build/sea-config.json <<JSON
 {
   "main": "$build/ctd-decoder.cjs",
@@ -42,10 +52,11 @@ cat > $build/sea-config.json <<JSON
   "disableExperimentalSEAWarning": true,
   "useCodeCache": true,
   "useSnapshot": false,
+  "execArgv": [${exec_argv%,}],
   "assets": $assets
 }
 JSON
-"$node" --experimental-sea-config $build/sea-config.json >$build/sea.log 2>&1 || { cat $build/sea.log >&2; exit 1; }
+"$node" "${v8_flags[@]}" --experimental-sea-config $build/sea-config.json >$build/sea.log 2>&1 || { cat $build/sea.log >&2; exit 1; }
 
 cp "$node" $build/ctd-decoder.tmp
 chmod u+w $build/ctd-decoder.tmp
@@ -53,5 +64,10 @@ strip --strip-all $build/ctd-decoder.tmp 2>/dev/null  # warns about Node's .note
 node_modules/.bin/postject $build/ctd-decoder.tmp NODE_SEA_BLOB $build/ctd-decoder.blob \
   --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null 2>&1  # LIEF warns about .note sections
 chmod 0755 $build/ctd-decoder.tmp
+# V8 drops a code cache made under other flags, and says so on every start.
+if "$build/ctd-decoder.tmp" --version 2>&1 >/dev/null | grep -q 'Code cache data rejected'; then
+  echo "build-binary.sh: V8 rejects the start-up code cache (flags differ between blob build and execArgv)" >&2
+  exit 1
+fi
 mv "$build/ctd-decoder.tmp" "$output"
 echo "built $output ($(du -h "$output" | cut -f1), ctd-decoder $version on Node $("$node" -p process.versions.node))"

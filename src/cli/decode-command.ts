@@ -1,10 +1,10 @@
-import { pipeline } from 'node:stream/promises';
-import { LayerDecryptor } from '../blockcipher/layer-decryptor.ts';
+import { LayerDecryption } from '../blockcipher/layer-decryption.ts';
 import { unwrapLayer } from '../decrypt-layer.ts';
-import { DecoderError, InputError, OutputError, PayloadMissingError } from '../errors.ts';
+import { PayloadMissingError } from '../errors.ts';
 import { assembleDecryptionKeys } from '../keys/decryption-keys.ts';
 import { decodePayload } from '../payload/payload.ts';
 import { readKeysDirectory } from '../platform/keys-directory.ts';
+import { decryptStandardStreams } from '../platform/layer-pipe.ts';
 import { readPayloadBytes } from '../platform/payload-source.ts';
 import { HELP_TEXT, parseDecodeArguments } from './args.ts';
 import { errorLine } from './report.ts';
@@ -40,28 +40,12 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
     for (const skipped of directory?.skipped ?? []) keys.unusable.push({ origin: skipped.path, reason: skipped.reason });
 
     const options = await unwrapLayer(payload.descriptor, keys);
-    await streamLayer(new LayerDecryptor(options));
+    // stdin -> stdout with blocking I/O: I/O failures throw InputError or
+    // OutputError, a failed HMAC IntegrityError with the tail withheld.
+    decryptStandardStreams(new LayerDecryption(options));
     return 0;
   } catch (error) {
     process.stderr.write(errorLine(error, layerDigest) + '\n');
     return 1;
-  }
-}
-
-/** stdin -> decryptor -> stdout, with I/O failures told apart from integrity failures. */
-async function streamLayer(decryptor: LayerDecryptor): Promise<void> {
-  let outputFailed = false;
-  process.stdout.once('error', () => {
-    outputFailed = true;
-  });
-  try {
-    await pipeline(process.stdin, decryptor, process.stdout);
-  } catch (error) {
-    if (error instanceof DecoderError) throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    if (outputFailed || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
-      throw new OutputError(`the decrypted layer could not be written (${code}): containerd closed our output`, 'nothing to fix here if the pull was cancelled');
-    }
-    throw new InputError(`the encrypted layer could not be read (${code})`, 'containerd passes the layer on stdin; check the stream processor configuration');
   }
 }

@@ -1,6 +1,6 @@
-import { fstatSync, readSync } from 'node:fs';
-import { connect } from 'node:net';
+import { fstatSync } from 'node:fs';
 import { PayloadInvalidError } from '../errors.ts';
+import { readSome } from './blocking-io.ts';
 
 /** containerd's payloads are a few KiB; anything this large is not one. */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
@@ -42,12 +42,8 @@ function readFd3(): Buffer | null {
     const chunk = Buffer.allocUnsafe(64 * 1024);
     let read: number;
     try {
-      read = readSync(PAYLOAD_FD, chunk, 0, chunk.length, null);
+      read = readSome(PAYLOAD_FD, chunk);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
-        sleepMilliseconds(1);
-        continue;
-      }
       throw new PayloadInvalidError(`cannot read the decryption payload on fd 3 (${(error as NodeJS.ErrnoException).code})`);
     }
     if (read === 0) break;
@@ -58,12 +54,9 @@ function readFd3(): Buffer | null {
   return Buffer.concat(chunks, total);
 }
 
-/** A non-blocking pipe whose writer is slow: wait without spinning. */
-function sleepMilliseconds(milliseconds: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, milliseconds);
-}
-
-function readNamedPipe(path: string): Promise<Buffer> {
+/** Windows only: node:net is loaded here, never on the Unix path. */
+async function readNamedPipe(path: string): Promise<Buffer> {
+  const { connect } = await import('node:net');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;

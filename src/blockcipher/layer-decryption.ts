@@ -1,0 +1,79 @@
+import { createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { IntegrityError } from '../errors.ts';
+import type { LayerCipherOptions } from './options.ts';
+
+/**
+ * How much decrypted output stays unreleased until the HMAC has verified.
+ * containerd may read our exit status racily (containerd#6914), so a layer
+ * that fails authentication must never reach it whole; 64 KiB is more than
+ * the compressor and tar trailers, whatever size the input chunks have.
+ */
+export const HELD_BACK_BYTES = 64 * 1024;
+
+/**
+ * Ciphertext is decrypted in pieces of at most this size. Each piece's
+ * plaintext is a fresh allocation; below glibc's mmap threshold (128 KiB)
+ * it comes from, and returns to, the ordinary heap instead of costing an
+ * mmap, page faults and a munmap.
+ */
+const PIECE_BYTES = 64 * 1024;
+
+/** Receives plaintext that may leave the process: it is no longer part of the held-back tail. */
+export type ReleasePlaintext = (plaintext: Buffer) => void;
+
+/**
+ * AES-256-CTR decryption with HMAC-SHA256 over the ciphertext: constant
+ * memory, output length = input length, and the last HELD_BACK_BYTES of
+ * plaintext released only after a constant-time tag comparison. Plaintext
+ * handed to `release` is never touched again, so the receiver may free it.
+ */
+export class LayerDecryption {
+  readonly #decipher;
+  readonly #hmac;
+  readonly #expectedHmac: Buffer;
+  readonly #held: Buffer[] = [];
+  #heldBytes = 0;
+
+  constructor(options: LayerCipherOptions) {
+    this.#decipher = createDecipheriv('aes-256-ctr', options.symmetricKey, options.nonce);
+    this.#hmac = createHmac('sha256', options.symmetricKey);
+    this.#expectedHmac = options.hmac;
+    // Both objects keep their own copy of the key.
+    options.symmetricKey.fill(0);
+  }
+
+  /** Authenticates and decrypts the next ciphertext bytes; the caller may reuse `ciphertext` afterwards. */
+  update(ciphertext: Uint8Array, release: ReleasePlaintext): void {
+    this.#hmac.update(ciphertext);
+    for (let offset = 0; offset < ciphertext.length; offset += PIECE_BYTES) {
+      const plaintext = this.#decipher.update(ciphertext.subarray(offset, offset + PIECE_BYTES));
+      this.#held.push(plaintext);
+      this.#heldBytes += plaintext.length;
+      while (this.#heldBytes - this.#held[0]!.length >= HELD_BACK_BYTES) {
+        const released = this.#held.shift()!;
+        this.#heldBytes -= released.length;
+        release(released);
+      }
+    }
+  }
+
+  /**
+   * Ends the layer: releases the held-back tail if the HMAC verifies, else
+   * discards it and throws IntegrityError.
+   */
+  final(release: ReleasePlaintext): void {
+    const tail = this.#decipher.final();
+    const actual = this.#hmac.digest();
+    if (actual.length !== this.#expectedHmac.length || !timingSafeEqual(actual, this.#expectedHmac)) {
+      this.#held.length = 0;
+      this.#heldBytes = 0;
+      throw new IntegrityError(
+        'layer failed authentication (HMAC mismatch): the blob was altered, truncated or extended, and was not released whole',
+        'pull the image again; if it persists, the registry holds a corrupt or tampered layer',
+      );
+    }
+    for (const plaintext of this.#held.splice(0)) release(plaintext);
+    this.#heldBytes = 0;
+    if (tail.length > 0) release(tail);
+  }
+}

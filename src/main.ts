@@ -1,10 +1,14 @@
 import { runDecode } from './cli/decode-command.ts';
 import { subcommandLoader } from './cli/subcommands.ts';
+import { OUTPUT_HOLDER_VARIABLE, holdInheritedOutput } from './platform/failure-output.ts';
 
 /** Entry point of the single executable: containerd runs it once per encrypted layer; operators run its subcommands. */
 const argv = process.argv.slice(2);
 const subcommand = subcommandLoader(argv[0]);
-if (subcommand === undefined) {
+const outputHolder = process.env[OUTPUT_HOLDER_VARIABLE];
+if (outputHolder !== undefined) {
+  holdInheritedOutput(outputHolder);
+} else if (subcommand === undefined) {
   void runDecode(argv).then((exitCode) => {
     if (exitCode !== 0) process.exit(exitCode);
   });

@@ -4,6 +4,7 @@ import { PayloadMissingError } from '../errors.ts';
 import { assembleDecryptionKeys } from '../keys/decryption-keys.ts';
 import { decodePayload } from '../payload/payload.ts';
 import { readKeysDirectory } from '../platform/keys-directory.ts';
+import { holdOutputPastExit, writeErrorLine } from '../platform/failure-output.ts';
 import { decryptStandardStreams } from '../platform/layer-pipe.ts';
 import { readPayloadBytes } from '../platform/payload-source.ts';
 import { HELP_TEXT, parseDecodeArguments } from './args.ts';
@@ -45,7 +46,8 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
     decryptStandardStreams(new LayerDecryption(options));
     return 0;
   } catch (error) {
-    process.stderr.write(errorLine(error, layerDigest) + '\n');
+    writeErrorLine(errorLine(error, layerDigest));
+    holdOutputPastExit(process.env);
     return 1;
   }
 }

@@ -58,6 +58,24 @@ describe('faults', () => {
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'stack trace');
   });
 
+  it('a failing decoder keeps stdout open past its exit, so containerd reads the exit status first', async () => {
+    const child = spawn(DECODER_BIN, ['--decryption-keys-path', '/nonexistent'], {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'], CTD_DECODER_HOLD_OUTPUT_MS: '400' },
+    });
+    (child.stdio[3] as NodeJS.WritableStream).end(encodePayload(layer.descriptor));
+    child.stdin!.end(layer.encrypted);
+    child.stdout!.resume();
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(Date.now())));
+    const outputEnded = new Promise<number>((resolve) => child.stdout!.on('end', () => resolve(Date.now())));
+    const [exitAt, endAt] = await Promise.all([exited, outputEnded]);
+    assert.equal(child.exitCode, 1);
+    assert.match(stderr, /^ctd-decoder: ERR_NO_KEY_SUPPLIED layer sha256:[0-9a-f]{64}: [^\n]+$/);
+    assert.ok(endAt - exitAt >= 250, `stdout closed ${endAt - exitAt} ms after exit`);
+  });
+
   it('SIGTERM mid-stream: exits non-zero promptly and leaves no temporary files', async () => {
     const before = new Set(readdirSync(tmpdir()));
     const { child, exited } = startDecoder(encodePayload(layer.descriptor));

@@ -8,11 +8,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
+import { ERROR_LINE } from '../support/fixtures.ts';
 import { DECODER_BIN, FIXTURES } from '../support/paths.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
 
 const OCI = join(FIXTURES, 'oci');
-const ERROR_LINE = /^ctd-decoder: (ERR_[A-Z0-9_]+)(?: layer sha256:[0-9a-f]{64})?: [^\n]+\n$/;
 
 interface Run {
   code: number | null;

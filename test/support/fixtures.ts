@@ -45,5 +45,9 @@ export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** The one-line error format every failure must have. */
-export const ERROR_LINE = /^ctd-decoder: (ERR_[A-Z0-9_]+)(?: layer sha256:[0-9a-f]{64})?: [^\n]+\n$/;
+/**
+ * The one-line error format every failure must have. The decoder ends it with
+ * a newline only on a terminal (containerd quotes stderr whole); the operator
+ * commands always do.
+ */
+export const ERROR_LINE = /^ctd-decoder: (ERR_[A-Z0-9_]+)(?: layer sha256:[0-9a-f]{64})?: [^\n]+\n?$/;

@@ -12,7 +12,7 @@ import { DecoderError } from '../../src/errors.ts';
 import { classifyKeyFile } from '../../src/keys/classify.ts';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { decodePayload } from '../../src/payload/payload.ts';
-import { encodePayload } from '../support/payload.ts';
+import { PAYLOAD_TYPE_URL, encodeAny, encodePayload } from '../support/payload.ts';
 import { fixtureKey, loadLayerCase } from '../support/fixtures.ts';
 
 const RUNS = Number(process.env['HOSTILE_RUNS'] ?? 1000);
@@ -131,16 +131,5 @@ describe('hostile input never escapes as an uncoded error', () => {
 });
 
 function encodePayloadRaw(json: unknown): Buffer {
-  const payload = encodePayload({}, null);
-  const typeUrlEnd = 2 + payload[1]!;
-  const value = Buffer.from(JSON.stringify(json));
-  const varint: number[] = [];
-  for (let n = value.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      varint.push(n);
-      break;
-    }
-    varint.push((n & 0x7f) | 0x80);
-  }
-  return Buffer.concat([payload.subarray(0, typeUrlEnd), Buffer.from([0x12, ...varint]), value]);
+  return encodeAny(PAYLOAD_TYPE_URL, Buffer.from(JSON.stringify(json)));
 }

@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { HELD_BACK_BYTES, LayerDecryption } from '../../src/blockcipher/layer-decryption.ts';
 import { IntegrityError } from '../../src/errors.ts';
-
-function encrypt(plain: Buffer) {
-  const key = randomBytes(32);
-  const nonce = randomBytes(16);
-  const cipher = createCipheriv('aes-256-ctr', key, nonce);
-  const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
-  const hmac = createHmac('sha256', key).update(ciphertext).digest();
-  return { ciphertext, options: () => ({ cipher: 'AES_256_CTR_HMAC_SHA256' as const, symmetricKey: Buffer.from(key), nonce, hmac, digest: '' }) };
-}
+import { encryptLayer } from '../support/layer-cipher.ts';
 
 /** Feeds `ciphertext` in chunks of `chunkSize` through one reused input buffer, as the stdin loop does. */
 function decrypt(ciphertext: Buffer, decryption: LayerDecryption, chunkSize: number) {
@@ -36,7 +28,7 @@ function decrypt(ciphertext: Buffer, decryption: LayerDecryption, chunkSize: num
 describe('LayerDecryption (the stdin -> stdout core)', () => {
   it('decrypts with any chunk size, in plaintext pieces of at most 64 KiB, never released before the HMAC for the tail', () => {
     const plain = randomBytes(700_000);
-    const { ciphertext, options } = encrypt(plain);
+    const { ciphertext, options } = encryptLayer(plain);
     for (const chunkSize of [1000, 65_536, 100_000, 1024 * 1024]) {
       const result = decrypt(ciphertext, new LayerDecryption(options()), chunkSize);
       assert.equal(result.error, null);
@@ -48,7 +40,7 @@ describe('LayerDecryption (the stdin -> stdout core)', () => {
 
   it('a released piece belongs to the receiver: freeing it at once does not disturb later output', () => {
     const plain = randomBytes(500_000);
-    const { ciphertext, options } = encrypt(plain);
+    const { ciphertext, options } = encryptLayer(plain);
     const copies: Buffer[] = [];
     const release = (plaintext: Buffer) => {
       copies.push(Buffer.from(plaintext));
@@ -63,7 +55,7 @@ describe('LayerDecryption (the stdin -> stdout core)', () => {
 
   it('an HMAC mismatch throws IntegrityError from final and releases nothing more', () => {
     const plain = randomBytes(HELD_BACK_BYTES * 3 + 123);
-    const { ciphertext, options } = encrypt(plain);
+    const { ciphertext, options } = encryptLayer(plain);
     ciphertext[ciphertext.length - 1]! ^= 1;
     const result = decrypt(ciphertext, new LayerDecryption(options()), 8192);
     assert.ok(result.error instanceof IntegrityError);
@@ -72,7 +64,7 @@ describe('LayerDecryption (the stdin -> stdout core)', () => {
   });
 
   it('an empty layer with the HMAC of nothing is an empty success', () => {
-    const { ciphertext, options } = encrypt(Buffer.alloc(0));
+    const { ciphertext, options } = encryptLayer(Buffer.alloc(0));
     const result = decrypt(ciphertext, new LayerDecryption(options()), 4096);
     assert.equal(result.error, null);
     assert.equal(result.output.length, 0);

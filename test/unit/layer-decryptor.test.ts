@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { HELD_BACK_BYTES, LayerDecryptor } from '../../src/blockcipher/layer-decryptor.ts';
 import { IntegrityError } from '../../src/errors.ts';
-
-function encrypt(plain: Buffer) {
-  const key = randomBytes(32);
-  const nonce = randomBytes(16);
-  const cipher = createCipheriv('aes-256-ctr', key, nonce);
-  const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
-  const hmac = createHmac('sha256', key).update(ciphertext).digest();
-  return { ciphertext, options: () => ({ cipher: 'AES_256_CTR_HMAC_SHA256' as const, symmetricKey: Buffer.from(key), nonce, hmac, digest: '' }) };
-}
+import { encryptLayer } from '../support/layer-cipher.ts';
 
 async function run(chunks: Buffer[], decryptor: LayerDecryptor) {
   const out: Buffer[] = [];
@@ -26,7 +18,7 @@ async function run(chunks: Buffer[], decryptor: LayerDecryptor) {
 describe('AES-256-CTR + HMAC-SHA256 layer decryptor', () => {
   it('decrypts across arbitrary chunk boundaries, output length = input length', async () => {
     const plain = randomBytes(300_000);
-    const { ciphertext, options } = encrypt(plain);
+    const { ciphertext, options } = encryptLayer(plain);
     for (const size of [1, 15, 16, 17, 65_536, 300_000]) {
       const chunks = size === 1 ? [ciphertext.subarray(0, 5000), ciphertext.subarray(5000)] : [];
       for (let i = 0; size !== 1 && i < ciphertext.length; i += size) chunks.push(ciphertext.subarray(i, i + size));
@@ -38,7 +30,7 @@ describe('AES-256-CTR + HMAC-SHA256 layer decryptor', () => {
 
   it('holds back at least the tail until the HMAC verified, even with 1-byte chunks', async () => {
     const plain = randomBytes(HELD_BACK_BYTES + 1000);
-    const { ciphertext, options } = encrypt(plain);
+    const { ciphertext, options } = encryptLayer(plain);
     const tampered = Buffer.from(ciphertext);
     tampered[tampered.length - 1]! ^= 1;
     const chunks = [tampered.subarray(0, 2000), ...Array.from(tampered.subarray(2000), (b) => Buffer.from([b]))];
@@ -48,7 +40,7 @@ describe('AES-256-CTR + HMAC-SHA256 layer decryptor', () => {
   });
 
   it('overwrites the caller\'s copy of the layer key', () => {
-    const { options } = encrypt(Buffer.from('x'));
+    const { options } = encryptLayer(Buffer.from('x'));
     const opts = options();
     new LayerDecryptor(opts);
     assert.ok(opts.symmetricKey.equals(Buffer.alloc(32)));

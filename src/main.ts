@@ -9,9 +9,9 @@ const outputHolder = process.env[OUTPUT_HOLDER_VARIABLE];
 if (outputHolder !== undefined) {
   holdInheritedOutput(outputHolder);
 } else if (subcommand === undefined) {
-  void runDecode(argv).then((exitCode) => {
-    if (exitCode !== 0) process.exit(exitCode);
-  });
+  // Exiting explicitly, even on success, skips tearing down the environment
+  // and the heap (~0.4 ms of a start): everything was written synchronously.
+  void runDecode(argv).then((exitCode) => process.exit(exitCode));
 } else {
   void subcommand()
     .then((command) => command.run(argv.slice(1)))

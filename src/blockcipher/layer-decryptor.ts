@@ -2,8 +2,6 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { LayerCipherOptions } from './options.ts';
 import { LayerDecryption, type ReleasePlaintext } from './layer-decryption.ts';
 
-export { HELD_BACK_BYTES } from './layer-decryption.ts';
-
 /**
  * LayerDecryption as a stream Transform, for pipelines (the command-line hot
  * path drives LayerDecryption directly and never loads node:stream).

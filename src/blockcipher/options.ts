@@ -10,11 +10,11 @@ import {
   type JsonObject,
 } from '../encoding/go-json.ts';
 
-export const AES_256_CTR_HMAC_SHA256 = 'AES_256_CTR_HMAC_SHA256';
+/** The one layer cipher ocicrypt has; parsePublicOptions refuses any other. */
+const AES_256_CTR_HMAC_SHA256 = 'AES_256_CTR_HMAC_SHA256';
 
-/** Everything the layer cipher needs, checked. */
+/** Everything the layer cipher (AES_256_CTR_HMAC_SHA256) needs, checked. */
 export interface LayerCipherOptions {
-  cipher: typeof AES_256_CTR_HMAC_SHA256;
   symmetricKey: Buffer;
   nonce: Buffer;
   /** The expected HMAC-SHA256 of the ciphertext. */
@@ -81,7 +81,6 @@ export function layerCipherOptions(publicOptions: PublicOptions, privateJson: Bu
       throw new CipherOptionsError('layer HMAC is missing or not 32 bytes: the layer cannot be authenticated', FIX_IMAGE);
     }
     return {
-      cipher: AES_256_CTR_HMAC_SHA256,
       symmetricKey,
       nonce,
       hmac: publicOptions.hmac,

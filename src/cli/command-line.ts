@@ -13,7 +13,7 @@ export interface CommandSpec {
 export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
 
 export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+const EXIT_USAGE = 2;
 
 /**
  * Runs an operator subcommand with node:util's parseArgs (GNU style, unlike

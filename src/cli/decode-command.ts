@@ -25,13 +25,8 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
       process.stdout.write(args.help ? HELP_TEXT : `ctd-decoder ${VERSION}\n`);
       return 0;
     }
-    const payloadBytes = await readPayloadBytes(process.env, process.platform);
-    if (payloadBytes === null) {
-      throw new PayloadMissingError(
-        process.platform === 'win32' ? 'no decryption payload (STREAM_PROCESSOR_PIPE is not set)' : 'no decryption payload (fd 3 is not a pipe)',
-        NO_PAYLOAD_HINT,
-      );
-    }
+    const { bytes: payloadBytes, missing } = await readPayloadBytes(process.env, process.platform);
+    if (payloadBytes === null) throw new PayloadMissingError(`no decryption payload (${missing})`, NO_PAYLOAD_HINT);
     const payload = decodePayload(payloadBytes);
     layerDigest = payload.descriptor.digest || null;
 

@@ -1,4 +1,4 @@
-/** Plain-text output for the operator commands: aligned columns, sizes, digests, untrusted strings made printable. */
+/** Plain-text output for the operator commands: aligned columns, sizes, digests (untrusted text: src/encoding/untrusted-text.ts). */
 
 /** Columns separated by two spaces, each as wide as its widest cell; the last column is not padded. */
 export function formatColumns(rows: readonly (readonly string[])[]): string[] {
@@ -10,12 +10,6 @@ export function formatColumns(rows: readonly (readonly string[])[]): string[] {
       .join('  ')
       .trimEnd(),
   );
-}
-
-/** Text from an image or a file may hold terminal escapes: show control characters as "?" and cap the length. */
-export function printable(text: string, maxLength = 200): string {
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-  return clean.length > maxLength ? `${clean.slice(0, maxLength - 1)}…` : clean;
 }
 
 export function formatBytes(bytes: number): string {

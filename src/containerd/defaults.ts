@@ -6,7 +6,7 @@ export const DEFAULT_CONFIG_PATH = '/etc/containerd/config.toml';
 /** Rootless containerd (containerd-rootless.sh) sees $XDG_CONFIG_HOME/containerd (~/.config/containerd) bind-mounted here. */
 export const CONFIG_DIRECTORY = '/etc/containerd';
 export const DEFAULT_KEYS_DIRECTORY = '/etc/containerd/ocicrypt/keys';
-export const DEFAULT_KEYPROVIDER_CONFIG = '/etc/containerd/ocicrypt/ocicrypt_keyprovider.conf';
+const DEFAULT_KEYPROVIDER_CONFIG = '/etc/containerd/ocicrypt/ocicrypt_keyprovider.conf';
 
 
 /**
@@ -14,7 +14,7 @@ export const DEFAULT_KEYPROVIDER_CONFIG = '/etc/containerd/ocicrypt/ocicrypt_key
  * decryption payload to: an encrypted media type accepted under any other ID
  * reaches a decoder that has no payload.
  */
-export const TAR_PROCESSOR_ID = 'io.containerd.ocicrypt.decoder.v1.tar';
+const TAR_PROCESSOR_ID = 'io.containerd.ocicrypt.decoder.v1.tar';
 export const TAR_GZIP_PROCESSOR_ID = 'io.containerd.ocicrypt.decoder.v1.tar.gzip';
 export const PAYLOAD_PROCESSOR_IDS: ReadonlySet<string> = new Set([TAR_PROCESSOR_ID, TAR_GZIP_PROCESSOR_ID]);
 

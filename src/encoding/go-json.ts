@@ -1,4 +1,5 @@
 import { decodeStdBase64 } from './base64.ts';
+import { quoteUntrusted } from './untrusted-text.ts';
 
 /**
  * Reading JSON the way Go's encoding/json fills a struct: field names match
@@ -78,7 +79,7 @@ export function bytesMapField(object: JsonObject, name: string, path: string): M
   const value = objectField(object, name, path);
   if (value === undefined) return map;
   for (const [key, entry] of Object.entries(value)) {
-    const bytes = bytesValue(entry, `${path}.${name}.${key}`);
+    const bytes = bytesValue(entry, `${path}.${name}[${quoteUntrusted(key)}]`);
     if (bytes !== undefined) map.set(key, bytes);
   }
   return map;

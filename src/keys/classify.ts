@@ -51,7 +51,8 @@ export function sniffOpenPgpKeys(bytes: Uint8Array): KeyFileKind | null {
 }
 
 function isPkcs11KeyYaml(text: string): boolean {
-  return /^pkcs11:\s*$/m.test(text) && /^\s+uri:\s*["']?pkcs11:/m.test(text);
+  // The substring test first: a PEM key then never compiles the two regular expressions (~0.1 ms per start).
+  return text.includes('pkcs11:') && /^pkcs11:\s*$/m.test(text) && /^\s+uri:\s*["']?pkcs11:/m.test(text);
 }
 
 /** The tag of the first OpenPGP packet (RFC 4880 §4.2), or null when the first byte is no packet header. */

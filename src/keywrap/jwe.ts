@@ -35,6 +35,8 @@ function parseJwe(item: Buffer): ParsedJwe | null {
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return null;
     const jwe = json as Record<string, unknown>;
+    // Every JSON serialization carries the ciphertext: an object without one is no JWE.
+    if (typeof jwe['ciphertext'] !== 'string') return null;
     const recipients = jwe['recipients'];
     if (!Array.isArray(recipients)) return { form: 'flattened', jwe };
     return recipients.length > MAX_RECIPIENTS_PER_ITEM ? null : { form: 'general', jwe };
@@ -105,7 +107,7 @@ export const jweScheme: KeyWrapScheme = {
       }
     }
     const tried = `${candidates.length} private key${candidates.length === 1 ? '' : 's'} tried`;
-    if (malformed === items.length) throw new UnwrapFailure(`no item is a JWE (${items.length} malformed)`);
+    if (malformed === items.length) throw new UnwrapFailure(`no item is a JWE (${items.length} malformed)`, 'malformed-items');
     throw new UnwrapFailure(`no private key fits (${tried}${malformed ? `, ${malformed} malformed item(s)` : ''})`);
   },
 

@@ -1,3 +1,4 @@
+import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { KeyProviderConfigError } from '../errors.ts';
 import { readKeyProviderConfigFile, readKeyProviderTimeoutSetting } from '../platform/key-provider-settings.ts';
 import { interpretCommandOutcome } from './key-provider/command.ts';
@@ -38,7 +39,7 @@ export function keyProviderScheme(providerName: string): KeyWrapScheme {
 
     missingKeys() {
       const config = keyProviderConfig();
-      const notConfigured = `key provider "${providerName}" is not configured`;
+      const notConfigured = `key provider ${quoteUntrusted(providerName)} is not configured`;
       if (config.path === null) return `${notConfigured}: ${KEYPROVIDER_CONFIG_VARIABLE} is not set`;
       if (!config.found) return `${notConfigured}: ${config.path} does not exist`;
       if (!config.providers.has(providerName)) return `${notConfigured} in ${config.path} (it configures ${listNames([...config.providers.keys()])})`;
@@ -106,6 +107,6 @@ function describeEndpoint(endpoint: RunnableEndpoint): string {
 
 function listNames(names: string[]): string {
   if (names.length === 0) return 'none';
-  const shown = names.slice(0, 5).map((name) => `"${name.slice(0, 64)}"`);
+  const shown = names.slice(0, 5).map((name) => quoteUntrusted(name));
   return shown.join(', ') + (names.length > shown.length ? `, +${names.length - shown.length} more` : '');
 }

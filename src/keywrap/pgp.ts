@@ -1,6 +1,7 @@
+import { describeKeyMaterial, describeRecipients } from './pgp/description.ts';
 import { readSecretKeyrings } from './pgp/keyrings.ts';
 import { openWith, recipientsOf } from './pgp/message.ts';
-import { failureReason, type UnwrapOutcome } from './pgp/reasons.ts';
+import { failureKind, failureReason, type UnwrapOutcome } from './pgp/reasons.ts';
 import { candidatesFor, formatKeyId } from './pgp/selection.ts';
 import { unlockPackets } from './pgp/unlock.ts';
 import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
@@ -47,8 +48,10 @@ export const pgpScheme: KeyWrapScheme = {
         outcome.attempts.push({ ...attempt, problem: 'did-not-open' });
       }
     }
-    // Keys named by the message were there but none could be unlocked: nothing usable was supplied.
-    const noUsableKey = outcome.attempts.length > 0 && outcome.attempts.every((attempt) => attempt.problem !== 'did-not-open');
-    throw new UnwrapFailure(failureReason(outcome), { noUsableKey });
+    const { kind, lockedKeys } = failureKind(outcome);
+    throw new UnwrapFailure(failureReason(outcome), kind, { lockedKeys });
   },
+
+  describeRecipients,
+  describeKeyMaterial,
 };

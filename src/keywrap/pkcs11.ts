@@ -37,7 +37,7 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
         recipients.push(...parsed.recipients);
         problems.push(...parsed.problems);
       });
-      if (recipients.length === 0) throw new UnwrapFailure(`no usable recipient (${problems.join('; ')})`);
+      if (recipients.length === 0) throw new UnwrapFailure(`no usable recipient (${problems.join('; ')})`, 'malformed-items');
 
       const failures: string[] = [];
       const rsaKeys = rsaKeysOf(keys);

@@ -12,7 +12,7 @@ import {
   rsaPrivateKeys,
   type RecipientCertificate,
 } from './pkcs7/recipient-selection.ts';
-import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+import { UnwrapFailure, type KeyWrapScheme, type UnwrapFailureKind } from './scheme.ts';
 
 /**
  * PKCS#7 / CMS: each item is a ContentInfo holding EnvelopedData (ocicrypt's
@@ -37,7 +37,7 @@ export const pkcs7Scheme: KeyWrapScheme = {
       const privateOptions = openItem(item, index, rsaKeys, certificates, findings);
       if (privateOptions !== null) return privateOptions;
     }
-    throw new UnwrapFailure(findings.explain(rsaKeys.length));
+    throw new UnwrapFailure(findings.explain(rsaKeys.length), findings.kind(items.length));
   },
 
   describeRecipients(items) {
@@ -139,6 +139,15 @@ class Findings {
   certificatesWithoutKey = new Set<string>();
   /** Certificates whose key was supplied and chose a recipient, yet the content did not open. */
   certificatesThatFailed = new Set<string>();
+
+  /**
+   * Corrupt when no item could be read, or when a certificate's own key
+   * chose a recipient and the content still did not open; otherwise the
+   * keys simply did not fit.
+   */
+  kind(itemCount: number): UnwrapFailureKind {
+    return this.itemProblems.length === itemCount || this.certificatesThatFailed.size > 0 ? 'malformed-items' : 'no-key-fits';
+  }
 
   explain(rsaKeyCount: number): string {
     const [failed] = this.certificatesThatFailed;

@@ -7,7 +7,7 @@ const KEY_PROVIDER_PREFIX = 'provider.';
 
 /**
  * Schemes in the order they are tried. Each is loaded only when a layer
- * carries its annotation, so a JWE layer never pays for OpenPGP or forge.
+ * carries its annotation, so a JWE layer never pays for OpenPGP.
  */
 const SCHEMES: ReadonlyArray<readonly [name: string, load: () => Promise<KeyWrapScheme>]> = [
   ['jwe', async () => (await import('./jwe.ts')).jweScheme],
@@ -21,8 +21,6 @@ export interface WrappedKeys {
   scheme: string;
   /** The annotation value: comma-separated base64 items. */
   value: string;
-  /** An external key provider (not keys on this node) unwraps it. */
-  keyProvider: boolean;
   load: () => Promise<KeyWrapScheme>;
 }
 
@@ -37,7 +35,7 @@ export function wrappedKeysOf(annotations: ReadonlyMap<string, string>): LayerWr
   const wrapped: WrappedKeys[] = [];
   for (const [scheme, load] of SCHEMES) {
     const value = annotations.get(WRAPPED_KEYS_ANNOTATION_PREFIX + scheme);
-    if (value !== undefined) wrapped.push({ scheme, value, keyProvider: false, load });
+    if (value !== undefined) wrapped.push({ scheme, value, load });
   }
   const unknownSchemes: string[] = [];
   for (const [key, value] of [...annotations].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -45,7 +43,7 @@ export function wrappedKeysOf(annotations: ReadonlyMap<string, string>): LayerWr
     const scheme = key.slice(WRAPPED_KEYS_ANNOTATION_PREFIX.length);
     const providerName = scheme.startsWith(KEY_PROVIDER_PREFIX) ? scheme.slice(KEY_PROVIDER_PREFIX.length) : null;
     if (providerName) {
-      wrapped.push({ scheme, value, keyProvider: true, load: async () => (await import('./key-provider.ts')).keyProviderScheme(providerName) });
+      wrapped.push({ scheme, value, load: async () => (await import('./key-provider.ts')).keyProviderScheme(providerName) });
     } else if (!wrapped.some((entry) => entry.scheme === scheme)) {
       unknownSchemes.push(scheme);
     }

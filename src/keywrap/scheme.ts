@@ -22,7 +22,7 @@ export interface KeyWrapScheme {
    * IDs, PKCS#7 issuer and serial, JWE algorithms), one line per recipient.
    * Schemes whose format reveals nothing leave it out.
    */
-  describeRecipients?(items: readonly Buffer[]): string[];
+  describeRecipients?(items: readonly Buffer[]): string[] | Promise<string[]>;
   /**
    * For `ctd-decoder keys`: how key material this scheme parses itself
    * (OpenPGP keyrings, PKCS#11 key files) identifies, e.g. fingerprints and
@@ -39,16 +39,29 @@ export interface KeyWrapScheme {
 export const MAX_RECIPIENTS_PER_ITEM = 64;
 
 /**
- * A scheme had keys but could not unwrap; the message is its part of the
- * one-line error. `noUsableKey` says that none of the keys could even be
- * tried (protected without a passphrase, wrong passphrase, a stub): the
- * operator then hears "no key supplied" rather than "none fits".
+ * Why a scheme that had keys could not unwrap, which decides the error code:
+ * - 'no-key-fits': keys were tried and none opened an item (ERR_NO_MATCHING_KEY);
+ * - 'no-usable-key': none of the keys could even be tried (protected without
+ *   a passphrase, wrong passphrase, a stub): the operator then hears "no key
+ *   supplied" (ERR_NO_KEY_SUPPLIED) rather than "none fits";
+ * - 'malformed-items': no item could be read (not base64, not the scheme's
+ *   format, over a limit) or a key that provably matches did not open it:
+ *   the image is corrupt, whatever key is added (ERR_BAD_ANNOTATION).
+ */
+export type UnwrapFailureKind = 'no-key-fits' | 'no-usable-key' | 'malformed-items';
+
+/**
+ * A scheme could not unwrap; the message is its part of the one-line error.
+ * `lockedKeys` says that a key was unusable for want of its right password or
+ * passphrase, so the advice is to give it.
  */
 export class UnwrapFailure extends Error {
-  readonly noUsableKey: boolean;
+  readonly kind: UnwrapFailureKind;
+  readonly lockedKeys: boolean;
 
-  constructor(message: string, options: { noUsableKey?: boolean } = {}) {
+  constructor(message: string, kind: UnwrapFailureKind = 'no-key-fits', options: { lockedKeys?: boolean } = {}) {
     super(message);
-    this.noUsableKey = options.noUsableKey ?? false;
+    this.kind = kind;
+    this.lockedKeys = options.lockedKeys ?? false;
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isJsonObject, type JsonObject } from '../encoding/go-json.ts';
+import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { ImageError } from '../errors.ts';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from './media-types.ts';
 
@@ -49,7 +50,7 @@ export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 /** Deeper than any real image: nested indexes beyond this are a loop or an attack. */
 const MAX_INDEX_DEPTH = 8;
 
-const FIX_IMAGE = 'the image is corrupt or not an OCI image; copy it again (e.g. skopeo copy)';
+export const FIX_IMAGE = 'the image is corrupt or not an OCI image; copy it again (e.g. skopeo copy)';
 
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -72,7 +73,7 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
   if (annotations !== undefined && annotations !== null) {
     if (!isJsonObject(annotations)) throw new ImageError(`${where} annotations are not an object`, FIX_IMAGE);
     for (const [key, annotation] of Object.entries(annotations)) {
-      if (typeof annotation !== 'string') throw new ImageError(`${where} annotation ${key.slice(0, 100)} is not a string`, FIX_IMAGE);
+      if (typeof annotation !== 'string') throw new ImageError(`${where} annotation ${quoteUntrusted(key, 100)} is not a string`, FIX_IMAGE);
       annotationMap.set(key, annotation);
     }
   }

@@ -4,7 +4,7 @@ const STDOUT = 1;
 const STDERR = 2;
 
 /** How long a failing decoder's stdout stays open past its exit (0 turns it off). */
-export const HOLD_OUTPUT_VARIABLE = 'CTD_DECODER_HOLD_OUTPUT_MS';
+const HOLD_OUTPUT_VARIABLE = 'CTD_DECODER_HOLD_OUTPUT_MS';
 const DEFAULT_HOLD_MS = 300;
 const MAX_HOLD_MS = 5000;
 

@@ -5,8 +5,13 @@ import { readSome, writeAll } from './blocking-io.ts';
 const STDIN = 0;
 const STDOUT = 1;
 
-/** stdin is read into one reused buffer of this size (a pipe gives at most its capacity, 64 KiB, per read). */
-const READ_BYTES = 1024 * 1024;
+/**
+ * stdin is read into one reused buffer of this size: a pipe gives at most its
+ * capacity, 64 KiB, per read, and a file read in 64 KiB steps is as fast as
+ * in 1 MiB ones (the cipher works in 64 KiB pieces anyway), while each fresh
+ * page of a bigger buffer costs a page fault at start-up (~0.7 ms for 1 MiB).
+ */
+const READ_BYTES = 64 * 1024;
 
 /** A layer longer than this is a long stream: see stopOptimizingJavaScript. */
 const LONG_STREAM_BYTES = 8 * 1024 * 1024;

@@ -1,9 +1,9 @@
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, createReadStream, createWriteStream, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DestinationError, ImageError } from '../errors.ts';
-import { MAX_DOCUMENT_BYTES, sha256Digest, type Descriptor } from '../oci/image.ts';
+import { FIX_IMAGE, MAX_DOCUMENT_BYTES, sha256Digest, type Descriptor } from '../oci/image.ts';
 import type { BlobWriter, ImageDestination, ImageSource } from '../oci/image-store.ts';
 import { indexTar, type TarEntry } from '../oci/tar.ts';
 
@@ -13,15 +13,21 @@ export type OpenedImage = { kind: 'layout' | 'archive'; source: ImageSource } | 
 const USAGE_HINT = 'give an OCI image layout directory, an OCI archive (tar) or a manifest JSON file';
 
 export function openImage(path: string): OpenedImage {
+  const cannotOpen = (error: unknown) => new ImageError(`cannot open ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, USAGE_HINT);
   let stats;
   try {
     stats = statSync(path);
   } catch (error) {
-    throw new ImageError(`cannot open ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, USAGE_HINT);
+    throw cannotOpen(error);
   }
   if (stats.isDirectory()) return { kind: 'layout', source: layoutSource(path) };
   if (!stats.isFile()) throw new ImageError(`${path} is neither a directory nor a file`, USAGE_HINT);
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw cannotOpen(error);
+  }
   try {
     const head = Buffer.alloc(512);
     const length = readSync(fd, head, 0, head.length, 0);
@@ -29,13 +35,30 @@ export function openImage(path: string): OpenedImage {
       return { kind: 'archive', source: archiveSource(path, fd, fstatSync(fd).size) };
     }
     if (stats.size > MAX_DOCUMENT_BYTES) throw new ImageError(`${path} is too large for a manifest and is not a tar archive`, USAGE_HINT);
-    const bytes = readFileSync(fd);
+    const bytes = readDocument(fd, path, 0, stats.size);
     closeSync(fd);
     return { kind: 'document', location: path, bytes };
   } catch (error) {
     closeSync(fd);
     throw error;
   }
+}
+
+/**
+ * A manifest or an index, read whole: refused when larger than
+ * MAX_DOCUMENT_BYTES, before any is read, so a hostile layout or tar header
+ * cannot make the decoder allocate what it claims.
+ */
+function readDocument(fd: number, where: string, offset: number, size: number): Buffer {
+  if (size > MAX_DOCUMENT_BYTES) throw new ImageError(`${where} is ${size} bytes, too large for an index or manifest (limit ${MAX_DOCUMENT_BYTES})`, FIX_IMAGE);
+  const buffer = Buffer.alloc(size);
+  let filled = 0;
+  while (filled < size) {
+    const count = readSync(fd, buffer, filled, size - filled, offset + filled);
+    if (count === 0) break;
+    filled += count;
+  }
+  return buffer.subarray(0, filled);
 }
 
 function blobPath(digest: string): string {
@@ -46,10 +69,19 @@ function blobPath(digest: string): string {
 /** An OCI image layout directory: oci-layout, index.json, blobs/<alg>/<hex>. */
 function layoutSource(directory: string): ImageSource {
   const read = (relative: string, what: string): Buffer => {
+    let fd: number;
     try {
-      return readFileSync(join(directory, relative));
+      // Non-blocking: opening a FIFO planted in the layout would otherwise wait for a writer.
+      fd = openSync(join(directory, relative), constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (error) {
       throw new ImageError(`${directory} has no readable ${what} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, `${USAGE_HINT}; is ${directory} an OCI image layout?`);
+    }
+    try {
+      const stats = fstatSync(fd);
+      if (!stats.isFile()) throw new ImageError(`${directory} ${what} is not a regular file`, FIX_IMAGE);
+      return readDocument(fd, `${directory} ${what}`, 0, stats.size);
+    } finally {
+      closeSync(fd);
     }
   };
   read('oci-layout', 'oci-layout file');
@@ -78,16 +110,15 @@ function archiveSource(path: string, fd: number, size: number): ImageSource {
     if (found === undefined) throw new ImageError(`${path} has no ${what}`, `${USAGE_HINT}; is ${path} an OCI archive?`);
     return found;
   };
-  const readEntry = (found: TarEntry): Buffer => {
-    const buffer = Buffer.alloc(found.size);
-    readSync(fd, buffer, 0, found.size, found.offset);
-    return buffer;
+  const readEntry = (name: string, what: string): Buffer => {
+    const found = entry(name, what);
+    return readDocument(fd, `${path} ${what}`, found.offset, found.size);
   };
   entry('oci-layout', 'oci-layout file');
   return {
     location: path,
-    readIndex: async () => readEntry(entry('index.json', 'index.json')),
-    readBlob: async (descriptor: Descriptor) => readEntry(entry(blobPath(descriptor.digest), `blob ${descriptor.digest}`)),
+    readIndex: async () => readEntry('index.json', 'index.json'),
+    readBlob: async (descriptor: Descriptor) => readEntry(blobPath(descriptor.digest), `blob ${descriptor.digest}`),
     openBlob: (descriptor: Descriptor) => {
       const found = entry(blobPath(descriptor.digest), `blob ${descriptor.digest}`);
       if (found.size === 0) return Readable.from([]);

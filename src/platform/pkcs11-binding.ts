@@ -7,7 +7,7 @@ import { BindingUnavailableError } from '../keywrap/pkcs11/host.ts';
 import type { Pkcs11Binding, Pkcs11Functions } from '../keywrap/pkcs11/token.ts';
 
 /** The SEA asset holding pkcs11js's N-API addon (packaging/build-binary.sh embeds it). */
-export const PKCS11_ADDON_ASSET = 'pkcs11js.node';
+const PKCS11_ADDON_ASSET = 'pkcs11js.node';
 /** Where `make` builds the addon, for runs from the sources (tests, development). */
 const INSTALLED_ADDON = 'pkcs11js/build/Release/pkcs11.node';
 

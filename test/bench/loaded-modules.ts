@@ -21,7 +21,6 @@ import { join } from 'node:path';
 /** Modules of the other key-wrap schemes: none of them may run for a JWE layer. */
 const FORBIDDEN = [
   /^node_modules\/openpgp\//,
-  /^node_modules\/node-forge\//,
   /^node_modules\/pkcs11js\//,
   /^node_modules\/@grpc\//,
   /^src\/keywrap\/(pgp|pkcs7|pkcs11|key-provider)/,

@@ -179,7 +179,7 @@ if (rss1g !== null && rss4g !== null) targets.push(['4 GiB peak RSS within 5% of
 if (modules !== null) {
   targets.push([
     'a JWE layer loads only the JWE path',
-    `packages: ${modules.packages.join(', ') || 'none'}; ${modules.forbidden.length === 0 ? 'no openpgp, node-forge, PKCS#11, key provider/gRPC' : `loaded: ${modules.forbidden.join(', ')}`}`,
+    `packages: ${modules.packages.join(', ') || 'none'}; ${modules.forbidden.length === 0 ? 'no openpgp, PKCS#7, PKCS#11, key provider/gRPC' : `loaded: ${modules.forbidden.join(', ')}`}`,
     modules.forbidden.length === 0,
   ]);
 }

@@ -380,10 +380,54 @@ describe('configuration', () => {
     assert.ok(line.includes(`cannot read grpc-tls root-ca-file ${missing} (ENOENT)`), line);
   });
 
+  for (const [what, settings, setting] of [
+    ['a cert-file that is no certificate', { 'cert-file': 'garbage' }, 'cert-file'],
+    ['a key-file that is no key', { 'key-file': 'garbage' }, 'key-file'],
+    ['a key-file that is not the client certificate\'s', { 'key-file': 'server-key' }, 'key-file'],
+    ['a root-ca-file that holds no certificate', { 'root-ca-file': 'garbage' }, 'root-ca-file'],
+  ] as const) {
+    it(`${what}: ERR_KEYPROVIDER_CONFIG naming it, at once`, async () => {
+      const garbage = join(dir, 'garbage.pem');
+      writeFileSync(garbage, 'not PEM at all\n');
+      const serverKey = join(dir, 'server-key.pem');
+      writeFileSync(serverKey, tls.serverKey);
+      const files = Object.fromEntries(Object.entries(settings).map(([name, which]) => [name, which === 'garbage' ? garbage : serverKey]));
+      const config = writeConfig({ 'test-grpc': { grpc: tlsAddress, 'grpc-tls': tlsSettings(files) } });
+      const started = Date.now();
+      const line = assertFails(await decrypt(GRPC_LAYER, { config }), 'ERR_KEYPROVIDER_CONFIG', GRPC_LAYER);
+      assert.ok(Date.now() - started < 10_000, 'the decoder waited for the provider timeout');
+      assert.match(line, new RegExp(`: grpc-tls ${setting} ${Object.values(files)[0]} is not usable \\((ERR_OSSL_[A-Z0-9_]+|no PEM certificate)\\) — fix the grpc-tls paths or files`));
+    });
+  }
+
   it(`${TIMEOUT_VARIABLE} that is not a number: ERR_KEYPROVIDER_CONFIG`, async () => {
     const config = writeConfig({ 'test-command': commandProvider() });
     const run = await decrypt(COMMAND_LAYER, { config, env: { [TIMEOUT_VARIABLE]: '30s' } });
     assert.match(assertFails(run, 'ERR_KEYPROVIDER_CONFIG', COMMAND_LAYER), /CTD_DECODER_KEYPROVIDER_TIMEOUT_MS must be whole milliseconds/);
+  });
+});
+
+describe('a provider name from the image is untrusted text', () => {
+  const renamed = (name: string): LayerCase => {
+    const annotations = Object.fromEntries(
+      Object.entries(COMMAND_LAYER.descriptor.annotations).map(([key, value]) =>
+        key.endsWith('.keys.provider.test-command') ? [`org.opencontainers.image.enc.keys.provider.${name}`, value] : [key, value],
+      ),
+    );
+    return { ...COMMAND_LAYER, descriptor: { ...COMMAND_LAYER.descriptor, annotations } };
+  };
+
+  it('terminal escapes in it: one clean line, the name quoted', async () => {
+    const layer = renamed('x\u001b[2J\u001b[31mFAKE\r\nctd-decoder: forged\u2028line');
+    const line = assertFails(await decrypt(layer, { config: writeConfig({ 'test-command': commandProvider() }) }), 'ERR_NO_KEY_SUPPLIED', layer);
+    assert.doesNotMatch(line, /[\p{Cc}\p{Zl}\p{Zp}]/u);
+    assert.ok(line.includes('key provider "x\\u001b[2J\\u001b[31mFAKE\\r\\nctd-decoder: forged\\u2028line" is not configured'), line);
+  });
+
+  it('a name of 100 000 characters: the line is cut', async () => {
+    const layer = renamed('p'.repeat(100_000));
+    const line = assertFails(await decrypt(layer, { config: null }), 'ERR_NO_KEY_SUPPLIED', layer);
+    assert.ok(line.length <= 2001, `${line.length} characters`);
   });
 });
 

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ERROR_LINE } from '../support/fixtures.ts';
@@ -144,6 +144,31 @@ describe('ctd-decoder inspect', () => {
   it('says what is wrong with something that is no image', () => {
     assertError(run(['inspect', '/nonexistent']), 'ERR_IMAGE');
     assertError(run(['inspect', join(FIXTURES, 'oci', 'keys')]), 'ERR_IMAGE');
+  });
+
+  it('refuses an index.json of 3 GiB without reading it (a sparse file)', () => {
+    const layout = temporaryDirectory();
+    writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    writeFileSync(join(layout, 'index.json'), '{');
+    truncateSync(join(layout, 'index.json'), 3 * 1024 * 1024 * 1024);
+    for (const command of [['inspect', layout], ['decrypt', '--decryption-keys-path', keys(), layout, join(temporaryDirectory(), 'out')]]) {
+      const result = run(command);
+      assertError(result, 'ERR_IMAGE');
+      assert.match(result.stderr, /index\.json is 3221225472 bytes, too large for an index or manifest/);
+    }
+  });
+
+  it('shows image text without its terminal escapes', () => {
+    const layout = temporaryDirectory();
+    cpSync(join(OCI, 'layout'), layout, { recursive: true });
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    index.manifests[0].annotations = { 'org.opencontainers.image.ref.name': 'evil\u001b[2J\u009b31mref' };
+    index.manifests[0].platform = { os: 'linux\u001b]0;title\u0007', architecture: 'amd64' };
+    writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+    const result = run(['inspect', layout]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    assert.match(result.stdout, /ref evil \[2J 31mref {2}linux ]0;title \/amd64/);
   });
 });
 

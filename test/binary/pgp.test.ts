@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { assertCodedFailure, assertDecrypted, decrypt, itDecryptsEveryCaseWithEachRecipient } from '../support/assertions.ts';
-import { fixtureKey, keysDirectoryWith, loadLayerCase, type LayerCase } from '../support/fixtures.ts';
+import { FIXTURES, fixtureKey, keysDirectoryWith, loadLayerCase, type LayerCase } from '../support/fixtures.ts';
+import { DECODER_BIN } from '../support/paths.ts';
 import type { DecoderRun } from '../support/run-decoder.ts';
 
 const PGP_ANNOTATION = 'org.opencontainers.image.enc.keys.pgp';
@@ -94,6 +96,17 @@ describe('a layer wrapped for jwe and pgp opens with either scheme\'s key alone'
     assertDecrypted(await decrypt(MIXED, dir), MIXED);
   });
 
+  it('a junk pgp annotation and a junk key-provider annotation do not stop the jwe key', async () => {
+    const annotations = { ...MIXED.descriptor.annotations, [PGP_ANNOTATION]: 'not*base64', 'org.opencontainers.image.enc.keys.provider.junk': '%%%' };
+    assertDecrypted(await decrypt(MIXED, keysDirectoryWith('pgp', 'jwe-rsa2048.pkcs8.pem'), null, { ...MIXED.descriptor, annotations }), MIXED);
+  });
+
+  it('a junk jwe annotation does not stop the pgp keyring, even with a jwe key beside it', async () => {
+    const annotations = { ...MIXED.descriptor.annotations, [JWE_ANNOTATION]: 'not*base64' };
+    const dir = keysDirectoryWith('pgp', 'alice.sec.gpg', 'jwe-rsa2048.pkcs8.pem');
+    assertDecrypted(await decrypt(MIXED, dir, null, { ...MIXED.descriptor, annotations }), MIXED);
+  });
+
   it('neither key: both schemes say why', async () => {
     const dir = keysDirectoryWith('pgp', 'mallory.sec.gpg');
     writeFileSync(join(dir, 'other.pem'), fixtureKey('jwe', 'wrong-rsa2048.pkcs8.pem'));
@@ -107,6 +120,7 @@ describe('failures: one coded line, nothing on stdout', () => {
   it('no gpg key at all: ERR_NO_KEY_SUPPLIED', async () => {
     const stderr = assertFails(await decrypt(ALICE, keysDirectoryWith('pgp', 'jwe-rsa2048.pkcs8.pem')), 'ERR_NO_KEY_SUPPLIED');
     assert.match(stderr, /pgp: no OpenPGP secret keys supplied/);
+    assert.match(stderr, / — put the private key matching the image's encryption recipient/);
   });
 
   for (const name of ['alice.pub.gpg', 'alice.pub.asc']) {
@@ -136,12 +150,14 @@ describe('failures: one coded line, nothing on stdout', () => {
     const dir = keysDirectoryWith('pgp', 'alice-protected.sec.gpg');
     const stderr = assertFails(await decrypt(ALICE, dir), 'ERR_NO_KEY_SUPPLIED');
     assert.ok(stderr.includes(`needs a passphrase (put it in ${join(dir, 'alice-protected.sec.gpg')}.password)`), stderr);
+    assert.match(stderr, / — a key above is locked: give its password in NAME\.password .*gpg-privatekeys-passwords$/);
   });
 
   it('wrong passphrase in NAME.password: ERR_NO_KEY_SUPPLIED (no usable key), passphrase not shown', async () => {
     const dir = withPasswordFile(keysDirectoryWith('pgp', 'alice-protected.sec.asc'), 'alice-protected.sec.asc', WRONG_PASSPHRASE);
     const stderr = assertFails(await decrypt(ALICE, dir), 'ERR_NO_KEY_SUPPLIED');
     assert.match(stderr, /pgp: wrong passphrase for key [0-9A-F]{16} in \S+alice-protected\.sec\.asc/);
+    assert.match(stderr, / — a key above is locked: give its password/);
   });
 
   it('wrong passphrase in the payload: ERR_NO_KEY_SUPPLIED (no usable key), passphrase not shown', async () => {
@@ -154,12 +170,19 @@ describe('failures: one coded line, nothing on stdout', () => {
     const bob = loadLayerCase('pgp', 'bob');
     const stderr = assertFails(await decrypt(bob, keysDirectoryWith('pgp', 'bob-stub.sec.gpg')), 'ERR_NO_KEY_SUPPLIED', bob);
     assert.match(stderr, /has no secret part \(a gpg stub\)/);
+    assert.match(stderr, / — put the private key matching/, 'a stub needs the real key, not a password');
   });
 
-  it('malformed pgp item: ERR_NO_MATCHING_KEY', async () => {
+  it('malformed pgp item: ERR_BAD_ANNOTATION, the image is corrupt (not a key problem)', async () => {
     const descriptor = { ...ALICE.descriptor, annotations: { ...ALICE.descriptor.annotations, [PGP_ANNOTATION]: Buffer.from('not an OpenPGP message').toString('base64') } };
-    const stderr = assertFails(await decrypt(ALICE, keysDirectoryWith('pgp', 'alice.sec.gpg'), null, descriptor), 'ERR_NO_MATCHING_KEY');
-    assert.match(stderr, /pgp: no item is a binary OpenPGP message \(1 malformed\)/);
+    const stderr = assertFails(await decrypt(ALICE, keysDirectoryWith('pgp', 'alice.sec.gpg'), null, descriptor), 'ERR_BAD_ANNOTATION');
+    assert.match(stderr, /: layer's wrapped keys are malformed or corrupt \(pgp: no item is a binary OpenPGP message \(1 malformed\)\) — the image's wrapped keys are corrupt; re-encrypt or re-push it$/);
+  });
+
+  it('malformed pgp item and no key for the other scheme: ERR_BAD_ANNOTATION naming both', async () => {
+    const annotations = { ...MIXED.descriptor.annotations, [PGP_ANNOTATION]: Buffer.from('not an OpenPGP message').toString('base64') };
+    const stderr = assertFails(await decrypt(MIXED, keysDirectoryWith('pgp', 'alice.sec.gpg'), null, { ...MIXED.descriptor, annotations }), 'ERR_BAD_ANNOTATION', MIXED);
+    assert.match(stderr, /\(pgp: no item is a binary OpenPGP message \(1 malformed\); jwe: no RSA or EC private key supplied\) — .*or supply a key for another scheme named above$/);
   });
 
   it('jwe-only view of the mixed layer with only the pgp key: ERR_NO_KEY_SUPPLIED', async () => {
@@ -170,5 +193,41 @@ describe('failures: one coded line, nothing on stdout', () => {
   it('pgp-only view of the mixed layer with only the jwe key: ERR_NO_KEY_SUPPLIED', async () => {
     const run = await decrypt(MIXED, keysDirectoryWith('pgp', 'jwe-rsa2048.pkcs8.pem'), null, withoutAnnotation(MIXED, JWE_ANNOTATION));
     assert.match(assertFails(run, 'ERR_NO_KEY_SUPPLIED', MIXED), /pgp: no OpenPGP secret keys supplied/);
+  });
+});
+
+describe('operator commands describe OpenPGP recipients and keyrings, never their secrets', () => {
+  const layerDescriptor = (name: string) => join(FIXTURES, 'pgp', 'layers', name, 'descriptor.json');
+  const runCommand = (...args: string[]) => {
+    const result = spawnSync(DECODER_BIN, args, { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout;
+  };
+  const inspectRecipients = (name: string): string[] => JSON.parse(runCommand('inspect', '--json', layerDescriptor(name))).manifests[0].layers[0].schemes.find((scheme: { scheme: string }) => scheme.scheme === 'pgp').recipients;
+
+  it('inspect: the PKESK key IDs of each item, and a hidden recipient as such', () => {
+    assert.deepEqual(inspectRecipients('alice-bob').map((line) => /^key ID [0-9A-F]{16}$/.test(line)), [true, true]);
+    assert.deepEqual(inspectRecipients('alice-hidden'), ['hidden recipient (any secret key may open it)']);
+    assert.doesNotMatch(runCommand('inspect', layerDescriptor('alice')), /recipients not described/);
+  });
+
+  it('keys: fingerprint, user IDs, the key IDs inspect shows, and whether the passphrase is needed and right', () => {
+    const dir = keysDirectoryWith('pgp', 'alice-bob.sec.gpg', 'alice-protected.sec.asc', 'alice-protected.sec.gpg', 'bob-stub.sec.gpg');
+    withPasswordFile(dir, 'alice-protected.sec.asc', PASSPHRASE);
+    withPasswordFile(dir, 'alice-protected.sec.gpg', WRONG_PASSPHRASE);
+    const files: { path: string; details: string[] }[] = JSON.parse(runCommand('keys', '--json', dir)).files;
+    const details = (path: string) => files.find((file) => file.path === path)!.details;
+    const [aliceKeyId, bobKeyId] = inspectRecipients('alice-bob').map((line) => line.slice('key ID '.length));
+    const line = (name: string, keyId: string | undefined, passphrase: string) =>
+      new RegExp(`^fingerprint [0-9A-F]{40}; user IDs "${name} <${name.toLowerCase()}@example\\.com>"; encrypts with key ID ${keyId}; ${passphrase}$`);
+
+    const [alice, bob] = details('alice-bob.sec.gpg');
+    assert.match(alice!, line('Alice', aliceKeyId, 'no passphrase needed'));
+    assert.match(bob!, line('Bob', bobKeyId, 'no passphrase needed'));
+    assert.match(details('alice-protected.sec.asc')[0]!, line('Alice', aliceKeyId, 'passphrase needed and given'));
+    assert.match(details('alice-protected.sec.gpg')[0]!, line('Alice', aliceKeyId, 'passphrase needed; the one given is wrong'));
+    assert.match(details('bob-stub.sec.gpg')[0]!, line('Bob', bobKeyId, 'no secret part \\(a gpg stub\\)'));
+    const text = runCommand('keys', dir);
+    for (const secret of [PASSPHRASE, WRONG_PASSPHRASE, 'PRIVATE KEY']) assert.ok(!text.includes(secret), `keys shows ${secret}`);
   });
 });

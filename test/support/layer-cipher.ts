@@ -11,5 +11,5 @@ export function encryptLayer(plain: Buffer) {
   const cipher = createCipheriv('aes-256-ctr', key, nonce);
   const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
   const hmac = createHmac('sha256', key).update(ciphertext).digest();
-  return { ciphertext, options: () => ({ cipher: 'AES_256_CTR_HMAC_SHA256' as const, symmetricKey: Buffer.from(key), nonce, hmac, digest: '' }) };
+  return { ciphertext, options: () => ({ symmetricKey: Buffer.from(key), nonce, hmac, digest: '' }) };
 }

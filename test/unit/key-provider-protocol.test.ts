@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { interpretCommandOutcome } from '../../src/keywrap/key-provider/command.ts';
-import { KeyProviderReplyError, foldProviderText, keyUnwrapRequest, optsDataFromReply } from '../../src/keywrap/key-provider/protocol.ts';
+import { KeyProviderReplyError, keyUnwrapRequest, optsDataFromReply } from '../../src/keywrap/key-provider/protocol.ts';
 import { FIXTURES, loadLayerCase } from '../support/fixtures.ts';
 
 const OPTIONS = Buffer.from('{"symkey":"c2VjcmV0LWtleS1ieXRlcy1ub3QtdG8tYmUtcHJpbnRlZCE=","cipheroptions":{"nonce":"AAAAAAAAAAAAAAAAAAAAAA=="}}');
@@ -81,17 +81,6 @@ describe('keyunwrap reply', () => {
       });
     });
   }
-});
-
-describe('provider text in our one line', () => {
-  it('control characters and white space runs fold to one space', () => {
-    assert.equal(foldProviderText('  error:\n\tkey\r\nrevoked\u0000\u2028now  '), 'error: key revoked now');
-  });
-
-  it('long text is cut', () => {
-    assert.equal(foldProviderText('abc def ghi', 4), 'abc…');
-    assert.equal(foldProviderText('x'.repeat(300)).length, 201);
-  });
 });
 
 describe('command outcomes', () => {

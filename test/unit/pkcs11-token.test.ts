@@ -224,6 +224,7 @@ describe('pkcs11 scheme', () => {
       message:
         'no usable recipient (item 0 has blob version 1, only 0 is supported; item 1 recipient 0 has version 2, only 0 is supported; ' +
         'item 1 recipient 1 uses an unsupported OAEP hash ("sha512"); item 1 recipient 2 has no base64 ciphertext; item 2 is not a PKCS#11 blob (not a JSON object))',
+      kind: 'malformed-items',
     });
     const badFile = Buffer.from(`pkcs11:\n  uri: pkcs11:token=hsm;object=k?pin-value=${PIN}&pin-value=${PIN}\n`);
     await assert.rejects(scheme.unwrap([blob(recipient(wrap(TOKEN_PUBLIC, 'sha1'), 'sha1'))], keys({ pkcs11Yamls: [yaml(badFile)] })), (error: Error) => {

@@ -23,6 +23,7 @@ describe('recipients per item', () => {
     await assert.rejects(jweScheme.unwrap([withRecipients(MAX_RECIPIENTS_PER_ITEM + 1)], keys), (error: unknown) => {
       assert.ok(error instanceof UnwrapFailure);
       assert.match(error.message, /no item is a JWE \(1 malformed\)/);
+      assert.equal(error.kind, 'malformed-items');
       return true;
     });
   });

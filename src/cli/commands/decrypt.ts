@@ -6,6 +6,7 @@ import { createLayoutDestination, openImage } from '../../platform/oci-image-fil
 import { runCommand, type CommandSpec } from '../command-line.ts';
 import { progressLine } from '../progress.ts';
 import { errorLine } from '../report.ts';
+import { printable } from '../../encoding/untrusted-text.ts';
 import { formatBytes, plural, shortDigest } from '../text.ts';
 
 const SPEC: CommandSpec = {
@@ -89,11 +90,11 @@ class ProgressDisplay {
       }
       case 'layer-done':
         this.clear();
-        process.stdout.write(`decrypted ${shortDigest(event.digest)} -> ${shortDigest(event.decryptedDigest)}  ${event.mediaType}  ${formatBytes(event.size)}\n`);
+        process.stdout.write(`decrypted ${shortDigest(event.digest)} -> ${shortDigest(event.decryptedDigest)}  ${printable(event.mediaType)}  ${formatBytes(event.size)}\n`);
         return;
       case 'warning':
         this.clear();
-        process.stderr.write(`ctd-decoder: warning: ${event.message}\n`);
+        process.stderr.write(`ctd-decoder: warning: ${printable(event.message, 1000)}\n`);
         return;
       case 'layer-start':
         return;

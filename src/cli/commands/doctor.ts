@@ -7,7 +7,8 @@ import { UsageError } from '../../errors.ts';
 import { installedContainerd, systemProbe } from '../../platform/system-probe.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../command-line.ts';
 import { localKeyInventory } from '../local-keys.ts';
-import { formatColumns, plural, printable } from '../text.ts';
+import { printable } from '../../encoding/untrusted-text.ts';
+import { formatColumns, plural } from '../text.ts';
 
 const SPEC: CommandSpec = {
   name: 'doctor',

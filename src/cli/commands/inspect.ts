@@ -5,7 +5,8 @@ import { parseImageDocument, parseRootIndex, walkImage, type Descriptor } from '
 import { openImage } from '../../platform/oci-image-files.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../command-line.ts';
 import { keyCandidates, localKeyInventory } from '../local-keys.ts';
-import { formatBytes, formatColumns, plural, printable, shortDigest } from '../text.ts';
+import { printable } from '../../encoding/untrusted-text.ts';
+import { formatBytes, formatColumns, plural, shortDigest } from '../text.ts';
 
 const SPEC: CommandSpec = {
   name: 'inspect',
@@ -95,7 +96,7 @@ function describe(imagePath: string, kind: keyof typeof KIND_NAMES, manifests: r
     const labels = [
       manifest.digest === null ? null : `manifest ${shortDigest(manifest.digest)}`,
       manifest.refName === null ? null : `ref ${printable(manifest.refName)}`,
-      manifest.platform,
+      manifest.platform === null ? null : printable(manifest.platform),
     ].filter((label) => label !== null);
     if (labels.length > 0) lines.push(labels.join('  '));
     const table = formatColumns(

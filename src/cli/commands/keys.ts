@@ -3,7 +3,8 @@ import { DEFAULT_KEYS_DIRECTORY } from '../../containerd/defaults.ts';
 import { formatMode } from '../../keys/key-inventory.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../command-line.ts';
 import { localKeyInventory, relativeTo } from '../local-keys.ts';
-import { formatColumns, plural, printable } from '../text.ts';
+import { printable } from '../../encoding/untrusted-text.ts';
+import { formatColumns, plural } from '../text.ts';
 
 const SPEC: CommandSpec = {
   name: 'keys',

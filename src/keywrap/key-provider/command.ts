@@ -1,4 +1,5 @@
-import { foldProviderText, type ProviderCallResult } from './protocol.ts';
+import { printable } from '../../encoding/untrusted-text.ts';
+import type { ProviderCallResult } from './protocol.ts';
 
 /** What running a provider command amounted to, as the platform observed it. */
 export type CommandOutcome =
@@ -24,6 +25,6 @@ export function interpretCommandOutcome(outcome: CommandOutcome, timeoutMs: numb
 }
 
 function stderrPart(stderr: Buffer): string {
-  const text = foldProviderText(stderr.toString('utf8'));
+  const text = printable(stderr.toString('utf8'));
   return text === '' ? '' : `, stderr: "${text}"`;
 }

@@ -1,4 +1,5 @@
 import { KeyProviderConfigError } from '../../errors.ts';
+import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import { GoJsonError, field, isJsonObject, objectField, parseJson, stringField, type JsonObject } from '../../encoding/go-json.ts';
 
 export const KEYPROVIDER_CONFIG_VARIABLE = 'OCICRYPT_KEYPROVIDER_CONFIG';
@@ -67,7 +68,7 @@ function providersFromJson(root: unknown): Map<string, KeyProviderEndpoint> {
   if (!isJsonObject(root)) throw new GoJsonError('the file must hold a JSON object');
   const providers = new Map<string, KeyProviderEndpoint>();
   for (const [name, attributes] of Object.entries(objectField(root, 'key-providers', '') ?? {})) {
-    const path = `.key-providers[${JSON.stringify(name.slice(0, 64))}]`;
+    const path = `.key-providers[${quoteUntrusted(name)}]`;
     if (attributes !== null && !isJsonObject(attributes)) throw new GoJsonError(`${path} must be an object`);
     providers.set(name, endpointFromJson(attributes ?? {}, path));
   }
@@ -118,7 +119,7 @@ export function parseKeyProviderTimeout(setting: string | undefined): number {
   const milliseconds = /^[0-9]{1,10}$/.test(setting) ? Number(setting) : NaN;
   if (!(milliseconds >= 1 && milliseconds <= MAX_KEYPROVIDER_TIMEOUT_MS)) {
     throw new KeyProviderConfigError(
-      `${KEYPROVIDER_TIMEOUT_VARIABLE} must be whole milliseconds from 1 to ${MAX_KEYPROVIDER_TIMEOUT_MS}, got "${setting.slice(0, 32)}"`,
+      `${KEYPROVIDER_TIMEOUT_VARIABLE} must be whole milliseconds from 1 to ${MAX_KEYPROVIDER_TIMEOUT_MS}, got ${quoteUntrusted(setting, 32)}`,
       `fix or remove ${KEYPROVIDER_TIMEOUT_VARIABLE} in the stream processor's env (default ${DEFAULT_KEYPROVIDER_TIMEOUT_MS})`,
     );
   }

@@ -1,5 +1,7 @@
+import { ProtobufError, encodeLengthDelimited, lengthDelimitedFields } from '../../encoding/protobuf.ts';
 import { KeyProviderConfigError } from '../../errors.ts';
-import { foldProviderText, type ProviderCallResult } from './protocol.ts';
+import { printable, quoteUntrusted } from '../../encoding/untrusted-text.ts';
+import type { ProviderCallResult } from './protocol.ts';
 
 /**
  * The gRPC side of ocicrypt's key-provider protocol, without a gRPC library:
@@ -35,7 +37,7 @@ export function parseGrpcAddress(address: string): GrpcEndpoint {
 
 function badAddress(address: string, why: string): KeyProviderConfigError {
   return new KeyProviderConfigError(
-    `key-provider gRPC address "${address.slice(0, 100)}" is not usable (${why})`,
+    `key-provider gRPC address ${quoteUntrusted(address, 100)} is not usable (${why})`,
     `write it as ${ADDRESS_FORMS} in the file named by OCICRYPT_KEYPROVIDER_CONFIG`,
   );
 }
@@ -54,20 +56,10 @@ export function unaryRequestHeaders(timeoutMs: number): Record<string, string> {
 
 /** The length-prefixed message: flag byte 0 (not compressed), 4-byte big-endian length, protobuf. */
 export function encodeUnaryRequest(json: Buffer): Buffer {
-  const protobuf = Buffer.concat([Buffer.from([0x0a]), varint(json.length), json]);
+  const protobuf = encodeLengthDelimited(1, json);
   const prefix = Buffer.alloc(5);
   prefix.writeUInt32BE(protobuf.length, 1);
   return Buffer.concat([prefix, protobuf]);
-}
-
-function varint(value: number): Buffer {
-  const bytes: number[] = [];
-  while (value >= 0x80) {
-    bytes.push((value & 0x7f) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  bytes.push(value);
-  return Buffer.from(bytes);
 }
 
 export type Http2Fields = Readonly<Record<string, string | string[] | number | undefined>>;
@@ -80,7 +72,11 @@ export type Http2Outcome =
   | { kind: 'stream-failed'; code: string }
   | { kind: 'timed-out' }
   | { kind: 'too-large' }
-  | { kind: 'tls-file-unreadable'; setting: string; path: string; code: string };
+  | { kind: 'tls-file-unreadable'; setting: string; path: string; code: string }
+  /** The file holds no certificate or key OpenSSL takes, or a key that is not the certificate's. */
+  | { kind: 'tls-file-invalid'; setting: string; path: string; code: string };
+
+const FIX_TLS_FILES_HINT = 'fix the grpc-tls paths or files in the file named by OCICRYPT_KEYPROVIDER_CONFIG';
 
 /** gRPC status codes by number, for messages. */
 const STATUS_NAMES = [
@@ -109,10 +105,9 @@ export function interpretUnaryOutcome(outcome: Http2Outcome, timeoutMs: number):
     case 'too-large':
       return { failure: `replied with more than ${MAX_GRPC_REPLY_BYTES} bytes`, unreachable: false };
     case 'tls-file-unreadable':
-      throw new KeyProviderConfigError(
-        `cannot read grpc-tls ${outcome.setting} ${outcome.path} (${outcome.code})`,
-        'fix the grpc-tls paths in the file named by OCICRYPT_KEYPROVIDER_CONFIG',
-      );
+      throw new KeyProviderConfigError(`cannot read grpc-tls ${outcome.setting} ${outcome.path} (${outcome.code})`, FIX_TLS_FILES_HINT);
+    case 'tls-file-invalid':
+      throw new KeyProviderConfigError(`grpc-tls ${outcome.setting} ${outcome.path} is not usable (${outcome.code})`, FIX_TLS_FILES_HINT);
     case 'response':
       return interpretResponse(outcome);
   }
@@ -122,21 +117,21 @@ function interpretResponse(response: Extract<Http2Outcome, { kind: 'response' }>
   if (response.status !== 200) return { failure: `HTTP status ${response.status}: not a gRPC service`, unreachable: true };
   const contentType = fieldText(response.headers['content-type']) ?? '';
   if (!/^application\/grpc(?:$|[+;])/.test(contentType)) {
-    return { failure: `reply is not gRPC (content-type "${foldProviderText(contentType, 64)}")`, unreachable: true };
+    return { failure: `reply is not gRPC (content-type ${quoteUntrusted(contentType)})`, unreachable: true };
   }
   const status = fieldText(response.trailers['grpc-status'] ?? response.headers['grpc-status']);
   if (status === undefined) return { failure: 'reply carries no grpc-status', unreachable: false };
   const code = /^[0-9]{1,9}$/.test(status) ? Number(status) : NaN;
   if (code !== 0) {
     const name = STATUS_NAMES[code];
-    const label = name === undefined ? `status "${foldProviderText(status, 16)}"` : `status ${name} (${code})`;
+    const label = name === undefined ? `status ${quoteUntrusted(status, 16)}` : `status ${name} (${code})`;
     const message = grpcMessage(fieldText(response.trailers['grpc-message'] ?? response.headers['grpc-message']));
     return { failure: `${label}${message ? `: "${message}"` : ''}`, unreachable: SERVICE_STATUSES.has(code) };
   }
   try {
     return { reply: onlyBytesField(onlyMessage(response.body)) };
   } catch (error) {
-    if (error instanceof GrpcWireError) return { failure: `reply is malformed (${error.message})`, unreachable: false };
+    if (error instanceof GrpcWireError || error instanceof ProtobufError) return { failure: `reply is malformed (${error.message})`, unreachable: false };
     throw error;
   }
 }
@@ -154,7 +149,7 @@ function grpcMessage(raw: string | undefined): string {
   } catch {
     // Not valid percent-encoding: show it as sent.
   }
-  return foldProviderText(text);
+  return printable(text);
 }
 
 class GrpcWireError extends Error {}
@@ -167,51 +162,7 @@ export function onlyMessage(body: Buffer): Buffer {
   return body.subarray(5);
 }
 
-/**
- * Field 1 (wire type 2) of a protobuf message; other fields are skipped, as
- * protobuf requires of unknown fields, and the last occurrence wins.
- */
+/** Field 1 (wire type 2) of a protobuf message; as protobuf has it, the last occurrence wins and an absent field is empty. */
 export function onlyBytesField(message: Buffer): Buffer {
-  let offset = 0;
-  let found: Buffer = Buffer.alloc(0);
-  const readVarint = (): number => {
-    let value = 0;
-    for (let shift = 0; shift < 64; shift += 7) {
-      if (offset >= message.length) throw new GrpcWireError('truncated protobuf');
-      const byte = message[offset++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return value;
-    }
-    throw new GrpcWireError('protobuf varint too long');
-  };
-  const skip = (length: number): number => {
-    if (length > message.length - offset) throw new GrpcWireError('truncated protobuf');
-    const start = offset;
-    offset += length;
-    return start;
-  };
-  while (offset < message.length) {
-    const tag = readVarint();
-    const fieldNumber = Math.floor(tag / 8);
-    switch (tag % 8) {
-      case 0:
-        readVarint();
-        break;
-      case 1:
-        skip(8);
-        break;
-      case 2: {
-        const length = readVarint();
-        const start = skip(length);
-        if (fieldNumber === 1) found = message.subarray(start, start + length);
-        break;
-      }
-      case 5:
-        skip(4);
-        break;
-      default:
-        throw new GrpcWireError(`protobuf wire type ${tag % 8}`);
-    }
-  }
-  return found;
+  return lengthDelimitedFields(message).findLast((field) => field.fieldNumber === 1)?.content ?? Buffer.alloc(0);
 }

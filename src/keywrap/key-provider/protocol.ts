@@ -48,16 +48,6 @@ export function optsDataFromReply(reply: Buffer): Buffer {
   return optsData;
 }
 
-/**
- * Text from a provider (its stderr, a gRPC status message) as part of our one
- * line: control characters and runs of white space become one space, and
- * long text is cut.
- */
-export function foldProviderText(text: string, maxLength = 200): string {
-  const folded = text.replace(/[\p{Cc}\p{Zl}\p{Zp}\s]+/gu, ' ').trim();
-  return folded.length > maxLength ? `${folded.slice(0, maxLength).trimEnd()}…` : folded;
-}
-
 /** What one call to a provider gave: its reply (the JSON it wrote), or why there is none. */
 export type ProviderCallResult =
   | { reply: Buffer }

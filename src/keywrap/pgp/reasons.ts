@@ -1,4 +1,5 @@
 import { PASSWORD_FILE_SUFFIX, isPayloadOrigin, type KeyOrigin } from '../../keys/decryption-keys.ts';
+import type { UnwrapFailureKind } from '../scheme.ts';
 import type { UnreadableKeyring } from './keyrings.ts';
 import type { UnlockProblem } from './unlock.ts';
 import { WILDCARD_KEY_ID } from './selection.ts';
@@ -20,6 +21,18 @@ export interface UnwrapOutcome {
   keyringsRead: number;
   unreadableKeyrings: UnreadableKeyring[];
   attempts: FailedAttempt[];
+}
+
+/**
+ * How the failure counts: no item readable; every key the message names
+ * locked or without its secret (nothing usable was supplied); or keys that
+ * did not open it. `lockedKeys` when a passphrase was missing or wrong.
+ */
+export function failureKind(outcome: UnwrapOutcome): { kind: UnwrapFailureKind; lockedKeys: boolean } {
+  const lockedKeys = outcome.attempts.some((attempt) => attempt.problem === 'needs-passphrase' || attempt.problem === 'wrong-passphrase');
+  if (outcome.malformedItems === outcome.items) return { kind: 'malformed-items', lockedKeys };
+  const noUsableKey = outcome.attempts.length > 0 && outcome.attempts.every((attempt) => attempt.problem !== 'did-not-open');
+  return { kind: noUsableKey ? 'no-usable-key' : 'no-key-fits', lockedKeys };
 }
 
 /**

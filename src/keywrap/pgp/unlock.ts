@@ -11,7 +11,7 @@ export type UnlockProblem = 'no-secret-part' | 'needs-passphrase' | 'wrong-passp
  * are left out, as openpgp does.
  */
 export async function unlockPackets(packets: readonly KeyPacket[], passphrase: string | null): Promise<UnlockProblem | null> {
-  const usable = packets.filter(isSecretPacket).filter((packet) => !packet.isDummy());
+  const usable = secretParts(packets);
   if (usable.length === 0) return 'no-secret-part';
   const locked = usable.filter((packet) => !packet.isDecrypted());
   if (locked.length === 0) return null;
@@ -24,6 +24,11 @@ export async function unlockPackets(packets: readonly KeyPacket[], passphrase: s
     }
   }
   return null;
+}
+
+/** The packets that hold a secret part, locked or not: not public, not a gpg stub. */
+export function secretParts(packets: readonly KeyPacket[]): (SecretKeyPacket | SecretSubkeyPacket)[] {
+  return packets.filter(isSecretPacket).filter((packet) => !packet.isDummy());
 }
 
 function isSecretPacket(packet: KeyPacket): packet is SecretKeyPacket | SecretSubkeyPacket {

@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import { printable } from '../../encoding/untrusted-text.ts';
 import { DerError, childrenOf, isContext, isUniversal, octetsOf, oidOf, readElement, sequenceOf, unsignedIntegerOf, UNIVERSAL_TAG, type Tlv } from './der.ts';
 import type { RecipientIdentifier } from './enveloped-data.ts';
 
@@ -18,6 +19,9 @@ const ATTRIBUTE_NAMES: ReadonlyMap<string, string> = new Map([
 ]);
 
 const BMP_STRING_TAG = 30;
+
+/** Names come from the image (recipient identifiers) or from key files: printable, and short enough for one line. */
+const MAX_NAME_LENGTH = 120;
 
 /** What a RecipientInfo can name a certificate by. */
 export interface CertificateIdentity {
@@ -76,7 +80,7 @@ export function identifies(identifier: RecipientIdentifier, identity: Certificat
 export function describeCertificate(certificate: X509Certificate): string {
   const lines = certificate.subject.split('\n');
   const name = lines.find((line) => line.startsWith('CN=')) ?? lines[0] ?? 'no subject';
-  return `${printable(name)} (serial ${certificate.serialNumber})`;
+  return `${printable(name, MAX_NAME_LENGTH)} (serial ${certificate.serialNumber})`;
 }
 
 /** A DER Name as "CN=..., O=...", in encoded order, for `inspect`; "?" when it cannot be read. */
@@ -90,7 +94,7 @@ export function nameText(name: Buffer): string {
         return `${ATTRIBUTE_NAMES.get(oid) ?? oid}=${stringValueOf(value)}`;
       }),
     );
-    return printable(parts.join(', '));
+    return printable(parts.join(', '), MAX_NAME_LENGTH);
   } catch (error) {
     if (error instanceof DerError) return '?';
     throw error;
@@ -102,8 +106,4 @@ function stringValueOf(value: Tlv): string {
   if (!isUniversal(value, BMP_STRING_TAG)) return value.content.toString('utf8');
   if (value.content.length % 2 !== 0) throw new DerError('BMPString of odd length');
   return Buffer.from(value.content).swap16().toString('utf16le');
-}
-
-function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 120);
 }

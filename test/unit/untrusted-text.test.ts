@@ -1,0 +1,82 @@
+// Text the decoder did not write, on its way to the one stderr line or the
+// operator's terminal: one rule (src/encoding/untrusted-text.ts) wherever it
+// is shown, and the error line itself as the last line of defence.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MAX_ERROR_LINE, errorLine } from '../../src/cli/report.ts';
+import { GoJsonError, bytesMapField } from '../../src/encoding/go-json.ts';
+import { printable, quoteUntrusted } from '../../src/encoding/untrusted-text.ts';
+import { AnnotationError, ImageError } from '../../src/errors.ts';
+import { keyProviderScheme } from '../../src/keywrap/key-provider.ts';
+import { parseDescriptor } from '../../src/oci/image.ts';
+
+const HOSTILE = 'x\u001b[2J\u001b[31mFAKE\r\nctd-decoder: forged line\u009b31m\u007f\u2028\u2029';
+/** What may never reach a terminal or a log line as it is. */
+const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}]/u;
+
+describe('quoteUntrusted', () => {
+  it('quotes and escapes every control and separator character, C1, DEL and U+2028/U+2029 included', () => {
+    const quoted = quoteUntrusted(HOSTILE, 1000);
+    assert.doesNotMatch(quoted, UNSAFE);
+    assert.equal(quoted, '"x\\u001b[2J\\u001b[31mFAKE\\r\\nctd-decoder: forged line\\u009b31m\\u007f\\u2028\\u2029"');
+  });
+
+  it('cuts long text with an ellipsis, never between the halves of a surrogate pair', () => {
+    assert.equal(quoteUntrusted('abcdef', 3), '"abc…"');
+    assert.equal(quoteUntrusted('ab😀cd', 3), '"ab…"');
+    assert.equal(quoteUntrusted('ab😀cd', 4), '"ab😀…"');
+  });
+});
+
+describe('printable', () => {
+  it('folds control characters, separators and white space runs to one space', () => {
+    assert.equal(printable('  error:\n\tkey\r\nrevoked\u0000\u2028now  '), 'error: key revoked now');
+    assert.equal(printable('evil\x1b[2Jname\n'), 'evil [2Jname');
+    assert.doesNotMatch(printable(HOSTILE), UNSAFE);
+  });
+
+  it('cuts long text', () => {
+    assert.equal(printable('abc def ghi', 4), 'abc…');
+    assert.equal(printable('x'.repeat(300)).length, 201);
+  });
+});
+
+describe('the error line', () => {
+  it('folds whatever control characters a message carries into one line', () => {
+    const line = errorLine(new AnnotationError(`bad ${HOSTILE}`, 'hint\nwith a break'), `sha256:${'ab'.repeat(32)}`);
+    assert.doesNotMatch(line, UNSAFE);
+    assert.match(line, /^ctd-decoder: ERR_BAD_ANNOTATION layer sha256:a[ab]+: bad x \[2J \[31mFAKE ctd-decoder: forged line 31m — hint with a break$/);
+  });
+
+  it(`is cut at ${MAX_ERROR_LINE} characters`, () => {
+    const line = errorLine(new AnnotationError('y'.repeat(100_000)), null);
+    assert.equal(line.length, MAX_ERROR_LINE + 1);
+    assert.ok(line.endsWith('…'));
+    assert.doesNotMatch(errorLine(new Error(`internal ${HOSTILE}`), null), UNSAFE);
+  });
+});
+
+describe('image text in messages is quoted', () => {
+  it('a key provider named by the annotation key', () => {
+    const reason = keyProviderScheme('x\u001b[2J\u001b[31mFAKE').missingKeys({} as never);
+    assert.ok(reason?.startsWith('key provider "x\\u001b[2J\\u001b[31mFAKE" is not configured'), reason ?? 'null');
+    assert.ok(keyProviderScheme('p'.repeat(10_000)).missingKeys({} as never)!.length < 200);
+  });
+
+  it('a cipheroptions key of the layer options', () => {
+    const json = { cipheroptions: { [`nonce${HOSTILE}`]: 'not base64!' } };
+    assert.throws(
+      () => bytesMapField(json, 'cipheroptions', 'pubopts'),
+      (error: Error) => error instanceof GoJsonError && !UNSAFE.test(error.message) && error.message.startsWith('pubopts.cipheroptions["noncex\\u001b[2J'),
+    );
+  });
+
+  it('an annotation key of a descriptor', () => {
+    const descriptor = { mediaType: 'm', digest: `sha256:${'0'.repeat(64)}`, size: 1, annotations: { [HOSTILE]: 1 } };
+    assert.throws(
+      () => parseDescriptor(descriptor, 'layer'),
+      (error: Error) => error instanceof ImageError && !UNSAFE.test(error.message) && error.message.startsWith('layer annotation "x\\u001b[2J'),
+    );
+  });
+});

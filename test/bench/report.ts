@@ -188,7 +188,7 @@ lines.push(
   '## Binary',
   '',
   `\`${binary}\`: ${size(binary!)}, ${stripped}: the Node ${process.versions.node} runtime (${size(nodeRuntime!)} as npm ships it, ` +
-    'symbols stripped by packaging/build-binary.sh; most of the rest is V8, OpenSSL and ICU data) plus the SEA blob (bundle, code cache, assets).',
+    'symbols stripped by packaging/build-binary.sh; most of the rest is V8, OpenSSL and ICU data) plus the SEA blob (entry point, bundles and their code caches, the PKCS#11 addon).',
   '',
 );
 

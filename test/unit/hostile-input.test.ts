@@ -118,6 +118,27 @@ describe('hostile input never escapes as an uncoded error', () => {
     );
   });
 
+  for (const [scheme, layerCase, keyFiles, runs] of [
+    ['pkcs7', loadLayerCase('pkcs7', 'two-gzip'), [['pkcs7', 'rsa2048.key.pem'], ['pkcs7', 'rsa2048.cert.pem']], RUNS / 4],
+    ['pgp', loadLayerCase('pgp', 'alice'), [['pgp', 'alice.sec.gpg']], RUNS / 10],
+  ] as const) {
+    it(`${scheme}: mutated real items, unwrapped with the right key, reach only coded errors`, async () => {
+      const annotations = layerCase.descriptor.annotations;
+      const item = Buffer.from(annotations[`org.opencontainers.image.enc.keys.${scheme}`]!.split(',')[0]!, 'base64');
+      const schemeKeys = assembleDecryptionKeys(keyFiles.map(([dir, name]) => ({ path: name, bytes: fixtureKey(dir, name) })), new Map());
+      await fc.assert(
+        fc.asyncProperty(mutated(item), async (bytes) => {
+          const mutatedAnnotations = new Map([
+            [`org.opencontainers.image.enc.keys.${scheme}`, bytes.toString('base64')],
+            ['org.opencontainers.image.enc.pubopts', annotations['org.opencontainers.image.enc.pubopts']!],
+          ]);
+          await onlyCodedErrors(() => unwrapLayer({ mediaType: '', digest: '', size: 0, annotations: mutatedAnnotations }, schemeKeys));
+        }),
+        { ...settings, numRuns: Math.ceil(runs) },
+      );
+    });
+  }
+
   it('key classifier: arbitrary bytes and mutated real keys, with and without password', () => {
     const realKeys = ['rsa2048.pkcs8.der', 'ec256.sec1.pem', 'rsa2048.jwk.json', 'rsa2048.dekinfo.pem', 'rsa2048.cert.pem'].map((n) => fixtureKey('jwe', n));
     const input = fc.oneof(fc.uint8Array({ maxLength: 600 }), ...realKeys.map((key) => mutated(key)));

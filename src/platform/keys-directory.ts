@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { KeysDirectoryError } from '../errors.ts';
 
@@ -59,6 +59,16 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
   let totalBytes = 0;
   let walkCut = false;
 
+  /** A directory we may read but not search (rootless containerd), or EIO, skips the entry instead of failing the run. */
+  const statOrSkip = (stat: () => Stats | undefined, shown: string): Stats | undefined | null => {
+    try {
+      return stat();
+    } catch (error) {
+      contents.skipped.push({ path: shown, reason: `not readable (${(error as NodeJS.ErrnoException).code})` });
+      return null;
+    }
+  };
+
   const visit = (realDir: Buffer, shownDir: string, depth: number): void => {
     let names: Buffer[];
     try {
@@ -72,7 +82,8 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
       if (name[0] === DOT && name[1] === DOT) continue;
       const shown = join(shownDir, name.toString('utf8'));
       let target = Buffer.concat([realDir, SEPARATOR, name]);
-      let stats = lstatSync(target, { throwIfNoEntry: false });
+      let stats = statOrSkip(() => lstatSync(target, { throwIfNoEntry: false }), shown);
+      if (stats === null) continue;
       const viaSymlink = stats?.isSymbolicLink() ?? false;
       if (viaSymlink) {
         try {
@@ -85,7 +96,9 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
           contents.skipped.push({ path: shown, reason: 'symlink points outside the keys directory' });
           continue;
         }
-        stats = statSync(target, { throwIfNoEntry: false });
+        const resolved = target;
+        stats = statOrSkip(() => statSync(resolved, { throwIfNoEntry: false }), shown);
+        if (stats === null) continue;
       }
       if (stats === undefined || seen.has(target.toString('latin1'))) continue;
       seen.add(target.toString('latin1'));

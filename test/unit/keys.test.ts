@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { classifyKeyFile } from '../../src/keys/classify.ts';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { readKeysDirectory } from '../../src/platform/keys-directory.ts';
 import { fixtureKey } from '../support/fixtures.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
+import { REPO_ROOT } from '../support/paths.ts';
 
 const password = fixtureKey('jwe', 'rsa2048.password').toString().trim();
 
@@ -129,6 +130,21 @@ describe('keys directory walk', () => {
     const contents = readKeysDirectory(dir);
     assert.deepEqual(contents.files.map((f) => f.bytes.toString()), ['K']);
     assert.deepEqual(contents.skipped.map((s) => s.reason).sort(), ['dangling symlink', 'symlink points outside the keys directory']);
+  });
+
+  it('an entry that cannot be stat-ed (directory readable but not searchable) is skipped, not fatal', () => {
+    const dir = temporaryDirectory();
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'a.pem'), 'A');
+    chmodSync(dir, 0o755);
+    chmodSync(join(dir, 'sub'), 0o644);
+    // Root searches any directory: as root, look at it as nobody.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const script = `import { readKeysDirectory } from ${JSON.stringify(join(REPO_ROOT, 'src/platform/keys-directory.ts'))};
+      console.log(JSON.stringify(readKeysDirectory(${JSON.stringify(dir)}).skipped))`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', ...asNobody });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), [{ path: join(dir, 'sub', 'a.pem'), reason: 'not readable (EACCES)' }]);
   });
 
   it('a missing directory is reported as missing, not thrown', () => {

@@ -136,7 +136,7 @@ describe('module lookup', () => {
   it('module-path: a file is used as it is, a directory is searched', () => {
     assert.equal(lookup('module-path=/usr/lib/softhsm/libsofthsm2.so'), '/usr/lib/softhsm/libsofthsm2.so');
     assert.equal(lookup('module-path=/usr/lib/pkcs11/&module-name=opensc-pkcs11'), '/usr/lib/pkcs11/opensc-pkcs11.so');
-    assert.throws(() => lookup('module-path=/nonexistent.so'), /module-path \/nonexistent\.so does not exist/);
+    assert.throws(() => lookup('module-path=/nonexistent.so'), /module-path "\/nonexistent\.so" does not exist/);
     assert.throws(() => lookup('pin-value=1'), /the URI has neither module-name nor module-path/);
   });
 

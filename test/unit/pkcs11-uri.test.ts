@@ -69,6 +69,18 @@ describe('PKCS#11 URI (RFC 7512)', () => {
     }
   });
 
+  it('a PIN hidden in another attribute by a wrong separator is refused without echoing it', () => {
+    for (const text of ['pkcs11:token=t?module-name=softhsm2;pin-value=s3cret', 'pkcs11:token=t;object=k&pin-value=s3cret?module-name=m']) {
+      assert.throws(() => parsePkcs11Uri(text), (error: unknown) => {
+        assert.ok(error instanceof Pkcs11UriError);
+        assert.match(error.message, /contains a pin attribute/);
+        assert.ok(!error.message.includes('s3cret'));
+        return true;
+      });
+    }
+    assert.equal(redactPin('pkcs11:token=t?module-name=softhsm2;pin-value=s3cret&x=1'), 'pkcs11:token=t?module-name=softhsm2;pin-value=(redacted)&x=1');
+  });
+
   it('redacts the pin-value when showing a URI', () => {
     assert.equal(redactPin('pkcs11:token=t;object=k?module-name=m&pin-value=1234'), 'pkcs11:token=t;object=k?module-name=m&pin-value=(redacted)');
     assert.equal(redactPin('pkcs11:token=t;object=k'), 'pkcs11:token=t;object=k');

@@ -1,3 +1,4 @@
+import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import type { ModulePolicy } from './config.ts';
 import type { Pkcs11Uri } from './uri.ts';
 
@@ -23,9 +24,9 @@ export function findModule(uri: Pkcs11Uri, policy: ModulePolicy, files: ModuleFi
   let directories = policy.moduleDirectories;
   if (uri.modulePath !== null) {
     const kind = files.kind(uri.modulePath);
-    if (kind === 'missing') throw new ModuleLookupError(`module-path ${uri.modulePath} does not exist`);
+    if (kind === 'missing') throw new ModuleLookupError(`module-path ${quoteUntrusted(uri.modulePath, 200)} does not exist`);
     if (kind === 'file') return allowed(uri.modulePath, policy);
-    if (kind !== 'directory') throw new ModuleLookupError(`module-path ${uri.modulePath} is neither a file nor a directory`);
+    if (kind !== 'directory') throw new ModuleLookupError(`module-path ${quoteUntrusted(uri.modulePath, 200)} is neither a file nor a directory`);
     directories = [uri.modulePath];
   }
   if (uri.moduleName === null) throw new ModuleLookupError('the URI has neither module-name nor module-path');
@@ -40,7 +41,7 @@ export function findModule(uri: Pkcs11Uri, policy: ModulePolicy, files: ModuleFi
     }
   }
   const searched = directories.length > 0 ? directories.join(', ') : 'no module-directories';
-  throw new ModuleLookupError(`no module named "${uri.moduleName}" in ${searched} (policy: ${policy.source})`);
+  throw new ModuleLookupError(`no module named ${quoteUntrusted(uri.moduleName)} in ${searched} (policy: ${policy.source})`);
 }
 
 function allowed(path: string, policy: ModulePolicy): string {

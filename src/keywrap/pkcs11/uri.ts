@@ -40,6 +40,13 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
   const queryStart = rest.indexOf('?');
   const path = attributes(queryStart === -1 ? rest : rest.slice(0, queryStart), ';', 'path');
   const query = attributes(queryStart === -1 ? '' : rest.slice(queryStart + 1), '&', 'query');
+  // A PIN typed with the wrong separator (`module-name=x;pin-value=1234`) would
+  // otherwise hide inside another value and be printed with it.
+  for (const [name, value] of [...path, ...query]) {
+    if (name !== 'pin-value' && name !== 'pin-source' && /pin-(?:value|source)=/i.test(value.toString('latin1'))) {
+      throw new Pkcs11UriError(`attribute ${name} contains a pin attribute: separate path attributes with ";" and query attributes with "&"`);
+    }
+  }
 
   const text8 = (map: Map<string, Buffer>, name: string) => map.get(name)?.toString('utf8') ?? null;
   const slotId = text8(path, 'slot-id');
@@ -108,13 +115,7 @@ function pinSourcePath(source: string): string {
   return path;
 }
 
-/** The URI text with the pin-value replaced, for showing which key a file names. */
+/** The URI text with every pin-value replaced, wherever it stands, for showing which key a file names. */
 export function redactPin(text: string): string {
-  const queryStart = text.indexOf('?');
-  if (queryStart === -1) return text;
-  const query = text
-    .slice(queryStart + 1)
-    .split('&')
-    .map((attribute) => (attribute.startsWith('pin-value=') ? 'pin-value=(redacted)' : attribute));
-  return `${text.slice(0, queryStart)}?${query.join('&')}`;
+  return text.replace(/(pin-value=)[^;&?]*/gi, '$1(redacted)');
 }

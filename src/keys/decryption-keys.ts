@@ -116,21 +116,34 @@ export function assembleDecryptionKeys(files: readonly KeyFileInput[], parameter
 /** `NAME.password` beside a key file `NAME` holds that key's password (first line). */
 export const PASSWORD_FILE_SUFFIX = '.password';
 
+/** What pairing makes of one keys-directory file, in the order the files came. */
+export type PairedFile<F extends { path: string }> =
+  | { role: 'key'; file: F; passwordFile: F | null }
+  | { role: 'password'; file: F; keyPath: string }
+  | { role: 'orphan-password'; file: F };
+
 /**
- * Keys-directory files, with password files paired to their key: the Go
- * decoder has no way to give a password for a key on disk, we do.
+ * Pairs each `NAME.password` file with the key file `NAME`: the Go decoder
+ * has no way to give a password for a key on disk, we do. A password file
+ * whose key is absent is an orphan.
  */
-function addKeysDirectoryFiles(keys: DecryptionKeys, files: readonly KeyFileInput[]): void {
-  const byPath = new Map(files.map((file) => [file.path, file.bytes]));
-  for (const file of files) {
+export function pairPasswordFiles<F extends { path: string }>(files: readonly F[]): PairedFile<F>[] {
+  const byPath = new Map(files.map((file) => [file.path, file]));
+  return files.map((file): PairedFile<F> => {
     if (file.path.endsWith(PASSWORD_FILE_SUFFIX)) {
-      if (!byPath.has(file.path.slice(0, -PASSWORD_FILE_SUFFIX.length))) {
-        keys.unusable.push({ origin: file.path, reason: 'password file without its key file' });
-      }
-      continue;
+      const keyPath = file.path.slice(0, -PASSWORD_FILE_SUFFIX.length);
+      return byPath.has(keyPath) ? { role: 'password', file, keyPath } : { role: 'orphan-password', file };
     }
-    const passwordFile = byPath.get(file.path + PASSWORD_FILE_SUFFIX);
-    addKeyFile(keys, file.path, file.bytes, passwordFile === undefined ? null : firstLine(passwordFile));
+    return { role: 'key', file, passwordFile: byPath.get(file.path + PASSWORD_FILE_SUFFIX) ?? null };
+  });
+}
+
+function addKeysDirectoryFiles(keys: DecryptionKeys, files: readonly KeyFileInput[]): void {
+  for (const paired of pairPasswordFiles(files)) {
+    if (paired.role === 'orphan-password') keys.unusable.push({ origin: paired.file.path, reason: 'password file without its key file' });
+    if (paired.role !== 'key') continue;
+    const { file, passwordFile } = paired;
+    addKeyFile(keys, file.path, file.bytes, passwordFile === null ? null : firstLine(passwordFile.bytes));
   }
 }
 

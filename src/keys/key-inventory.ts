@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { RegisteredScheme } from '../keywrap/registry.ts';
-import { PASSWORD_FILE_SUFFIX, assembleDecryptionKeys, type DecryptionKeys, type KeyFileInput } from './decryption-keys.ts';
+import { PASSWORD_FILE_SUFFIX, assembleDecryptionKeys, pairPasswordFiles, type DecryptionKeys, type KeyFileInput } from './decryption-keys.ts';
 
 /**
  * What the decoder makes of each file of a keys directory, for operators
@@ -42,20 +42,20 @@ const NO_PARAMETERS: ReadonlyMap<string, readonly (Buffer | null)[]> = new Map()
 
 export async function takeKeyInventory(input: InventoryInput, schemes: readonly RegisteredScheme[]): Promise<KeyInventoryEntry[]> {
   const loaded = await Promise.all(schemes.map(async (scheme) => ({ name: scheme.name, scheme: await scheme.load() })));
-  const byPath = new Map(input.files.map((file) => [file.path, file]));
   const certificateFiles = input.files.filter((file) => {
     const alone = assembleDecryptionKeys([file], NO_PARAMETERS);
     return alone.certificates.length > 0;
   });
 
   const entries: KeyInventoryEntry[] = [];
-  for (const file of input.files) {
-    const keyPath = file.path.endsWith(PASSWORD_FILE_SUFFIX) ? file.path.slice(0, -PASSWORD_FILE_SUFFIX.length) : null;
-    if (keyPath !== null && byPath.has(keyPath)) {
-      entries.push(entry(file, 'helper', `password for ${keyPath}`, secretFileWarnings(file)));
+  for (const paired of pairPasswordFiles(input.files)) {
+    const file = paired.file;
+    if (paired.role === 'password') {
+      entries.push(entry(file, 'helper', `password for ${paired.keyPath}`, secretFileWarnings(file)));
       continue;
     }
-    const passwordFile = byPath.get(file.path + PASSWORD_FILE_SUFFIX);
+    // An orphan password file goes through assembly alone, which says it is one.
+    const passwordFile = paired.role === 'key' ? paired.passwordFile : null;
     const keys = assembleDecryptionKeys(passwordFile ? [file, passwordFile] : [file], NO_PARAMETERS);
     const unusable = keys.unusable[0];
     if (unusable !== undefined) {

@@ -5,6 +5,8 @@ export type PrivateKeyParse =
   | { ok: false; reason: string; needsPassword?: boolean };
 
 const DER_TYPES = ['pkcs8', 'pkcs1', 'sec1'] as const;
+const NO_PASSWORD: PrivateKeyParse = { ok: false, reason: 'password-protected key and no password given', needsPassword: true };
+const WRONG_PASSWORD = 'wrong password for the encrypted key';
 
 /**
  * Opens a private key in any form users keep one: PEM (PKCS#8, encrypted
@@ -25,13 +27,11 @@ function fromPem(text: string, passphrase: Buffer | undefined): PrivateKeyParse 
     return { ok: false, reason: notPrivate(text) };
   }
   const encrypted = text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || text.includes('DEK-Info:');
-  if (encrypted && passphrase === undefined) {
-    return { ok: false, reason: 'password-protected key and no password given', needsPassword: true };
-  }
+  if (encrypted && passphrase === undefined) return NO_PASSWORD;
   try {
     return { ok: true, key: createPrivateKey({ key: text, format: 'pem', passphrase }) };
   } catch {
-    return { ok: false, reason: encrypted ? 'wrong password for the encrypted key' : 'unreadable private key PEM' };
+    return { ok: false, reason: encrypted ? WRONG_PASSWORD : 'unreadable private key PEM' };
   }
 }
 
@@ -52,21 +52,22 @@ function fromJwk(text: string): PrivateKeyParse {
 }
 
 function fromDer(der: Buffer, passphrase: Buffer | undefined): PrivateKeyParse {
+  let encrypted = false;
   for (const type of DER_TYPES) {
     try {
       return { ok: true, key: createPrivateKey({ key: der, format: 'der', type }) };
-    } catch {
-      // Not this encoding; try the next.
+    } catch (error) {
+      // Node recognises encrypted PKCS#8 and asks for the password: only then is a failure with one a wrong password.
+      if ((error as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE') encrypted = true;
     }
   }
-  if (passphrase !== undefined) {
-    try {
-      return { ok: true, key: createPrivateKey({ key: der, format: 'der', type: 'pkcs8', passphrase }) };
-    } catch {
-      // Either not encrypted PKCS#8 or the wrong password: undecidable without parsing ASN.1 here.
-    }
+  if (!encrypted) return { ok: false, reason: 'not a private key' };
+  if (passphrase === undefined) return NO_PASSWORD;
+  try {
+    return { ok: true, key: createPrivateKey({ key: der, format: 'der', type: 'pkcs8', passphrase }) };
+  } catch {
+    return { ok: false, reason: WRONG_PASSWORD };
   }
-  return { ok: false, reason: 'not a private key' };
 }
 
 function notPrivate(text: string): string {

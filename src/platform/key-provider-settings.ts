@@ -1,5 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
 import { KEYPROVIDER_CONFIG_VARIABLE, KEYPROVIDER_TIMEOUT_VARIABLE, type KeyProviderConfigFile } from '../keywrap/key-provider/config.ts';
+import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
 
 /** Config files are a few hundred bytes; this only stops a wrong path from being read whole. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -13,15 +13,9 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 export function readKeyProviderConfigFile(): KeyProviderConfigFile {
   const path = process.env[KEYPROVIDER_CONFIG_VARIABLE];
   if (path === undefined || path === '') return { state: 'unset' };
-  try {
-    const stats = statSync(path);
-    if (!stats.isFile()) return { state: 'unreadable', path, reason: 'not a regular file' };
-    if (stats.size > MAX_CONFIG_BYTES) return { state: 'unreadable', path, reason: `larger than ${MAX_CONFIG_BYTES} bytes` };
-    return { state: 'read', path, text: readFileSync(path, 'utf8') };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? { state: 'missing', path } : { state: 'unreadable', path, reason: code ?? 'error' };
-  }
+  const read = readSmallRegularFile(path, MAX_CONFIG_BYTES);
+  if (read.ok) return { state: 'read', path, text: read.bytes.toString('utf8') };
+  return read.failure === 'missing' ? { state: 'missing', path } : { state: 'unreadable', path, reason: describeSmallFileFailure(read) };
 }
 
 export function readKeyProviderTimeoutSetting(): string | undefined {

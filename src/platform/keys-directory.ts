@@ -1,6 +1,7 @@
-import { type Stats, closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { type Stats, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { KeysDirectoryError } from '../errors.ts';
+import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
 
 export interface KeyFile {
   /** Path as the operator wrote it (keys directory + relative path). */
@@ -133,21 +134,6 @@ const DOT = 0x2e;
 
 /** Reads a file that must still be regular and small when opened; returns the reason otherwise. */
 function readRegularFile(path: Buffer): Buffer | string {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (error) {
-    return `not readable (${(error as NodeJS.ErrnoException).code})`;
-  }
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) return 'not a regular file';
-    if (stats.size > KEYS_DIRECTORY_LIMITS.maxFileBytes) return `larger than ${KEYS_DIRECTORY_LIMITS.maxFileBytes} bytes`;
-    return readFileSync(fd);
-  } catch (error) {
-    return `not readable (${(error as NodeJS.ErrnoException).code})`;
-  } finally {
-    closeSync(fd);
-  }
+  const read = readSmallRegularFile(path, KEYS_DIRECTORY_LIMITS.maxFileBytes);
+  return read.ok ? read.bytes : describeSmallFileFailure(read);
 }
-

@@ -1,11 +1,15 @@
-import { closeSync, fstatSync, openSync, readFileSync, readdirSync, statSync, constants } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { configFileLocations, usesInternalConfig, type LocalConfig } from '../keywrap/pkcs11/config.ts';
 import { PinSourceError, type Pkcs11Host } from '../keywrap/pkcs11/host.ts';
 import type { ModuleFiles } from '../keywrap/pkcs11/module-lookup.ts';
 import { loadPkcs11Binding } from './pkcs11-binding.ts';
+import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
 
 /** A PIN is a few bytes; anything larger is not a PIN file. */
 const MAX_PIN_FILE_BYTES = 4096;
+/** ocicrypt.conf is a few hundred bytes; this only stops a wrong path from being read whole. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
 
 const moduleFiles: ModuleFiles = {
   kind(path) {
@@ -36,37 +40,27 @@ export const systemPkcs11Host: Pkcs11Host = {
   withEnvironment,
 };
 
-/** ocicrypt's config lookup: OCICRYPT_CONFIG ("internal" or a file), then the documented files; the first that exists wins. */
+/**
+ * ocicrypt's config lookup: OCICRYPT_CONFIG ("internal" or a file), then the
+ * documented files; the first that exists wins. Read as a small regular file,
+ * so a FIFO there cannot hang the decoder.
+ */
 export function readLocalConfig(env: NodeJS.ProcessEnv): LocalConfig {
   if (usesInternalConfig(env)) return { kind: 'internal' };
   const searched = configFileLocations(env);
   for (const path of searched) {
-    try {
-      return { kind: 'file', path, text: readFileSync(path, 'utf8') };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-      return { kind: 'unreadable', path, reason: code ?? 'error' };
-    }
+    const read = readSmallRegularFile(path, MAX_CONFIG_BYTES);
+    if (read.ok) return { kind: 'file', path, text: read.bytes.toString('utf8') };
+    if (read.failure !== 'missing') return { kind: 'unreadable', path, reason: describeSmallFileFailure(read) };
   }
   return { kind: 'none', searched };
 }
 
-/** Opened non-blocking and checked to be a small regular file, so a FIFO named as pin-source cannot hang the decoder. */
+/** Read as a small regular file, so a FIFO named as pin-source cannot hang the decoder. */
 function readPinFile(path: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (error) {
-    throw new PinSourceError(`cannot read pin-source ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile() || stats.size > MAX_PIN_FILE_BYTES) throw new PinSourceError(`pin-source ${path} is not a small regular file`);
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  const read = readSmallRegularFile(path, MAX_PIN_FILE_BYTES);
+  if (read.ok) return read.bytes;
+  throw new PinSourceError(`cannot read pin-source ${quoteUntrusted(path, 200)} (${describeSmallFileFailure(read)})`);
 }
 
 /**

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseContainerdVersion, type ContainerdVersion } from '../containerd/version.ts';
 import type { DoctorProbe, FileFacts } from '../doctor/diagnose.ts';
 import type { KeyInventoryEntry } from '../keys/key-inventory.ts';
+import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
 
 const MAX_TEXT_FILE_BYTES = 1024 * 1024;
 /** A --version that takes longer than this is not an answer. */
@@ -15,14 +16,9 @@ export function systemProbe(keyInventory: (directory: string) => Promise<KeyInve
     fileFacts,
     lookPath,
     readTextFile: (path) => {
-      const facts = fileFacts(path);
-      if (facts === null) return null;
-      try {
-        if (statSync(path).size > MAX_TEXT_FILE_BYTES) return { error: `larger than ${MAX_TEXT_FILE_BYTES} bytes` };
-        return { text: readFileSync(path, 'utf8') };
-      } catch (error) {
-        return { error: (error as NodeJS.ErrnoException).code ?? 'error' };
-      }
+      const read = readSmallRegularFile(path, MAX_TEXT_FILE_BYTES);
+      if (read.ok) return { text: read.bytes.toString('utf8') };
+      return read.failure === 'missing' ? null : { error: describeSmallFileFailure(read) };
     },
     versionOf: (path) => firstLineOf(path, ['--version']),
     keyInventory,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -104,19 +105,26 @@ describe('PKCS#11 layers (SoftHSM2 token made by the test, layers wrapped by sko
 
     it('module not found', async () => {
       const run = await withKeyFile(uri({ query: `module-name=no-such-module&pin-value=${TOKEN.pin}` }));
-      assertFails(run, 'ERR_NO_MATCHING_KEY', hsm(), /no module named "no-such-module" in \/usr\/lib\/softhsm\//);
+      assertFails(run, 'ERR_NO_MATCHING_KEY', hsm(), /no module named "no-such-module" in "\/usr\/lib\/softhsm\/"/);
     });
 
     it('module outside the allow-list', async () => {
       const config = join(temporaryDirectory(), 'ocicrypt.conf');
       writeFileSync(config, 'pkcs11:\n  module-directories: [/usr/lib/softhsm/]\n  allowed-module-paths: [/usr/lib/pkcs11/]\n');
       const run = await withKeyFile(uri(), withConfig({ OCICRYPT_CONFIG: config }));
-      assertFails(run, 'ERR_NO_MATCHING_KEY', hsm(), /module \/usr\/lib\/softhsm\/libsofthsm2\.so is outside allowed-module-paths \(policy: .*ocicrypt\.conf\)/);
+      assertFails(run, 'ERR_NO_MATCHING_KEY', hsm(), /module "\/usr\/lib\/softhsm\/libsofthsm2\.so" is outside allowed-module-paths \(policy: .*ocicrypt\.conf\)/);
     });
 
     it('no ocicrypt config at all: no module may be loaded', { skip: existsSync('/etc/ocicrypt.conf') ? '/etc/ocicrypt.conf exists' : false }, async () => {
       const run = await withKeyFile(uri(), { PATH: process.env['PATH'] });
       assertFails(run, 'ERR_NO_MATCHING_KEY', hsm(), /no ocicrypt config found \(looked for \/etc\/ocicrypt\.conf\), so no module may be loaded/);
+    });
+
+    it('a FIFO at OCICRYPT_CONFIG is refused at once, not read (nothing writes to it)', { timeout: 20_000 }, async () => {
+      const fifo = join(temporaryDirectory(), 'ocicrypt.conf');
+      execFileSync('mkfifo', [fifo]);
+      const run = await withKeyFile(uri(), withConfig({ OCICRYPT_CONFIG: fifo }));
+      assertFails(run, 'ERR_NO_MATCHING_KEY', hsm(), /cannot read the ocicrypt config .*ocicrypt\.conf \(not a regular file\)/);
     });
 
     it('object not found', async () => {

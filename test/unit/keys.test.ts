@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { classifyKeyFile } from '../../src/keys/classify.ts';
-import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
+import { assembleDecryptionKeys, pairPasswordFiles } from '../../src/keys/decryption-keys.ts';
 import { readKeysDirectory } from '../../src/platform/keys-directory.ts';
 import { fixtureKey } from '../support/fixtures.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
@@ -44,12 +44,15 @@ describe('key classification', () => {
     });
   }
 
-  it('encrypted DER PKCS#8 opens with its password', () => {
+  it('encrypted DER PKCS#8 opens with its password, asks for one without and names a wrong one', () => {
     const der = execFileSync('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-outform', 'DER', '-passout', 'pass:pw'], {
       input: fixtureKey('jwe', 'rsa2048.pkcs8.pem'),
     });
     assert.equal(classifyKeyFile(der, Buffer.from('pw')).kind, 'private-key');
-    assert.equal(classifyKeyFile(der, null).kind, 'unusable');
+    assert.deepEqual(classifyKeyFile(der, null), { kind: 'unusable', reason: 'password-protected key and no password given', needsPassword: true });
+    assert.deepEqual(classifyKeyFile(der, Buffer.from('wrong')), { kind: 'unusable', reason: 'wrong password for the encrypted key' });
+    // DER that is no key stays "not a private key" with a password too: only encrypted PKCS#8 can have a wrong one.
+    assert.deepEqual(classifyKeyFile(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]), Buffer.from('pw')), { kind: 'unusable', reason: 'not a private key' });
   });
 
   it('certificates, public keys and text are recognised for what they are', () => {
@@ -69,9 +72,43 @@ describe('key classification', () => {
     const yaml = 'pkcs11:\n  uri: pkcs11:token=t;object=k?module-name=softhsm2\nmodule:\n  env:\n    A: b\n';
     assert.deepEqual(classifyKeyFile(Buffer.from(yaml), null), { kind: 'pkcs11-yaml' });
   });
+
+  it("a PKCS#11 key file is whatever the scheme's reader accepts, in any YAML style", () => {
+    for (const yaml of [
+      'pkcs11: {uri: "pkcs11:token=t;object=k?module-name=softhsm2"}\n',
+      '"pkcs11":\n  "uri": pkcs11:token=t;object=k\n',
+      "---\n# made by hand\n'pkcs11':\n    uri: 'pkcs11:token=t;object=k'\n",
+    ]) {
+      assert.deepEqual(classifyKeyFile(Buffer.from(yaml), null), { kind: 'pkcs11-yaml' }, yaml);
+    }
+    // Meant as a key file but unusable: the reader's reason, never the PIN.
+    const typo = Buffer.from('pkcs11:\n  uri: pkcs11:token=t?module-name=softhsm2;pin-value=s3cret\n');
+    const unusable = classifyKeyFile(typo, null);
+    assert.equal(unusable.kind, 'unusable');
+    assert.match(unusable.kind === 'unusable' ? unusable.reason : '', /^not a usable PKCS#11 key file: bad pkcs11\.uri: attribute module-name contains a pin attribute/);
+    assert.ok(!JSON.stringify(unusable).includes('s3cret'));
+    // Text that merely mentions pkcs11 is judged as any other file.
+    assert.deepEqual(classifyKeyFile(Buffer.from('notes: about pkcs11\n'), null), { kind: 'unusable', reason: 'not a private key' });
+    const pem = fixtureKey('jwe', 'rsa2048.pkcs8.pem').toString().replace('-----BEGIN', 'pkcs11 key escrow\n-----BEGIN');
+    assert.equal(classifyKeyFile(Buffer.from(pem), null).kind, 'private-key');
+  });
 });
 
 describe('assembling keys', () => {
+  it('pairs each NAME.password with NAME, in the order given (the one pairing decode and inventory share)', () => {
+    const files = ['k/a.pem', 'k/a.pem.password', 'k/b.password', 'k/c.pem', 'k/c.pem.password.password'].map((path) => ({ path }));
+    assert.deepEqual(
+      pairPasswordFiles(files).map((paired) => [paired.file.path, paired.role, paired.role === 'key' ? paired.passwordFile?.path ?? null : paired.role === 'password' ? paired.keyPath : null]),
+      [
+        ['k/a.pem', 'key', 'k/a.pem.password'],
+        ['k/a.pem.password', 'password', 'k/a.pem'],
+        ['k/b.password', 'orphan-password', null],
+        ['k/c.pem', 'key', null],
+        ['k/c.pem.password.password', 'orphan-password', null],
+      ],
+    );
+  });
+
   it('pairs NAME.password files with their key and reports orphans', () => {
     const keys = assembleDecryptionKeys(
       [

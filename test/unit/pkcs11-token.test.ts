@@ -165,7 +165,7 @@ describe('decryption on a token (fake module)', () => {
   it('a module that cannot be loaded', () => {
     const { binding } = fakeBinding(TOKENS, { loadError: '/usr/lib/fake.so: cannot open shared object file' });
     assert.throws(() => decryptOnToken(binding, tokenKey(), [sha1Recipient()]), {
-      message: /^cannot load module \/usr\/lib\/fake\.so \(\/usr\/lib\/fake\.so: cannot open shared object file\)$/,
+      message: /^cannot load module "\/usr\/lib\/fake\.so" \(\/usr\/lib\/fake\.so: cannot open shared object file\)$/,
     });
   });
 });
@@ -232,6 +232,18 @@ describe('pkcs11 scheme', () => {
       assert.ok(!error.message.includes(PIN));
       return true;
     });
+  });
+
+  it('a PIN typed after the wrong separator is in no message and no description', async () => {
+    const scheme = pkcs11SchemeWith(host(noBinding));
+    const typo = Buffer.from(`pkcs11:\n  uri: pkcs11:token=hsm;object=k?module-name=fake;pin-value=${PIN}\n`);
+    await assert.rejects(scheme.unwrap([blob(recipient(wrap(TOKEN_PUBLIC, 'sha1'), 'sha1'))], keys({ pkcs11Yamls: [yaml(typo)] })), (error: Error) => {
+      assert.match(error.message, /\/keys\/hsm\.yaml: not a usable PKCS#11 key file: bad pkcs11\.uri: attribute module-name contains a pin attribute/);
+      assert.ok(!error.message.includes(PIN));
+      return true;
+    });
+    const described = await scheme.describeKeyMaterial!(yaml(typo));
+    assert.ok(!described.join('\n').includes(PIN), described.join('\n'));
   });
 
   it('missing keys: needs a key file or an RSA private key', () => {

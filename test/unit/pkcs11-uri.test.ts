@@ -81,6 +81,39 @@ describe('PKCS#11 URI (RFC 7512)', () => {
     assert.equal(redactPin('pkcs11:token=t?module-name=softhsm2;pin-value=s3cret&x=1'), 'pkcs11:token=t?module-name=softhsm2;pin-value=(redacted)&x=1');
   });
 
+  it('a PIN hidden in pin-source or percent-encoded is refused too, and module values hold no attribute', () => {
+    for (const text of [
+      'pkcs11:token=t?pin-source=/p;pin-value=s3cret',
+      'pkcs11:token=t?module-name=m%3Bpin-value%3Ds3cret',
+      'pkcs11:token=t?module-path=/usr/lib/x.so;PIN-VALUE=s3cret',
+    ]) {
+      assert.throws(() => parsePkcs11Uri(text), (error: unknown) => {
+        assert.ok(error instanceof Pkcs11UriError);
+        assert.match(error.message, /contains a pin attribute/);
+        assert.ok(!error.message.includes('s3cret'), error.message);
+        return true;
+      });
+    }
+    for (const text of ['pkcs11:token=t?module-name=softhsm2;slot=1', 'pkcs11:token=t?module-path=/usr/lib/a=b.so', 'pkcs11:token=t?module-name=x%3Dy']) {
+      assert.throws(() => parsePkcs11Uri(text), /attribute module-(name|path) contains ";" or "=": separate query attributes with "&"/);
+    }
+    assert.equal(parsePkcs11Uri('pkcs11:token=t?module-name=m&pin-value=a;b=c?d').pin?.kind, 'value');
+  });
+
+  it('an attribute name that is not plain is quoted in messages', () => {
+    assert.throws(() => parsePkcs11Uri('pkcs11:a\u001b[2J=1;a\u001b[2J=2'), (error: Error) => {
+      assert.equal(error.message, 'duplicate path attribute "a\\u001b[2J"');
+      return true;
+    });
+  });
+
+  it('redacts a PIN whole, whatever it holds and however the attribute is spelt', () => {
+    assert.equal(redactPin('pkcs11:token=t?module-name=m&pin-value=s3;cr?et&x=1'), 'pkcs11:token=t?module-name=m&pin-value=(redacted)&x=1');
+    assert.equal(redactPin('pkcs11:token=t?PIN-VALUE=s3cret'), 'pkcs11:token=t?PIN-VALUE=(redacted)');
+    assert.equal(redactPin('pkcs11:token=t?pin%2Dvalue=s3cret&pin-value%3ds3cret'), 'pkcs11:token=t?pin%2Dvalue=(redacted)&pin-value%3d(redacted)');
+    assert.equal(redactPin('pkcs11:token=t;pin-value=s3cret;object=k?module-name=m'), 'pkcs11:token=t;pin-value=(redacted)');
+  });
+
   it('redacts the pin-value when showing a URI', () => {
     assert.equal(redactPin('pkcs11:token=t;object=k?module-name=m&pin-value=1234'), 'pkcs11:token=t;object=k?module-name=m&pin-value=(redacted)');
     assert.equal(redactPin('pkcs11:token=t;object=k'), 'pkcs11:token=t;object=k');

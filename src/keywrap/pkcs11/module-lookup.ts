@@ -40,13 +40,13 @@ export function findModule(uri: Pkcs11Uri, policy: ModulePolicy, files: ModuleFi
       if (after === undefined || after === '.') return allowed(joinPath(directory, entry), policy);
     }
   }
-  const searched = directories.length > 0 ? directories.join(', ') : 'no module-directories';
+  const searched = directories.length > 0 ? directories.map((directory) => quoteUntrusted(directory, 200)).join(', ') : 'no module-directories';
   throw new ModuleLookupError(`no module named ${quoteUntrusted(uri.moduleName)} in ${searched} (policy: ${policy.source})`);
 }
 
 function allowed(path: string, policy: ModulePolicy): string {
   if (isAllowedModule(path, policy.allowedModulePaths)) return path;
-  throw new ModuleLookupError(`module ${path} is outside allowed-module-paths (policy: ${policy.source})`);
+  throw new ModuleLookupError(`module ${quoteUntrusted(path, 200)} is outside allowed-module-paths (policy: ${policy.source})`);
 }
 
 /** An exact entry, or an entry ending in "/" of which the path is a direct child. */

@@ -1,3 +1,4 @@
+import { printable, quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import type { OaepRecipient } from './blob.ts';
 import type { TokenSelector } from './uri.ts';
 
@@ -90,7 +91,7 @@ export function decryptOnToken(binding: Pkcs11Binding, key: TokenKey, recipients
   try {
     module = binding.loadModule(key.modulePath);
   } catch (error) {
-    throw new TokenKeyFailure(`cannot load module ${key.modulePath} (${messageOf(error)})`);
+    throw new TokenKeyFailure(`cannot load module ${quoteUntrusted(key.modulePath, 200)} (${messageOf(error)})`);
   }
   try {
     initialize(module, key.modulePath);
@@ -115,7 +116,7 @@ function initialize(module: Pkcs11Functions, modulePath: string): void {
     module.C_Initialize();
   } catch (error) {
     if (ckrOf(error) === 'CKR_CRYPTOKI_ALREADY_INITIALIZED') return;
-    throw new TokenKeyFailure(`module ${modulePath} failed to initialise (${ckrOf(error) ?? messageOf(error)}); check the key file's module env`);
+    throw new TokenKeyFailure(`module ${quoteUntrusted(modulePath, 200)} failed to initialise (${ckrOf(error) ?? messageOf(error)}); check the key file's module env`);
   }
 }
 
@@ -267,8 +268,8 @@ function ckrOf(error: unknown): string | null {
 }
 
 function messageOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split('\n')[0]!.slice(0, 200);
+  // The module's own text (a dlopen error names the file): one line, no terminal escapes.
+  return printable(error instanceof Error ? error.message : String(error), 200);
 }
 
 function ignoreFailure(call: () => void): void {

@@ -1,3 +1,5 @@
+import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
+
 /**
  * RFC 7512 PKCS#11 URIs, as ocicrypt key files use them:
  *
@@ -41,10 +43,17 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
   const path = attributes(queryStart === -1 ? rest : rest.slice(0, queryStart), ';', 'path');
   const query = attributes(queryStart === -1 ? '' : rest.slice(queryStart + 1), '&', 'query');
   // A PIN typed with the wrong separator (`module-name=x;pin-value=1234`) would
-  // otherwise hide inside another value and be printed with it.
+  // otherwise hide inside another value and be printed with it. Only the PIN
+  // itself may look like anything; module values, which messages show, may not
+  // hold an attribute at all.
   for (const [name, value] of [...path, ...query]) {
-    if (name !== 'pin-value' && name !== 'pin-source' && /pin-(?:value|source)=/i.test(value.toString('latin1'))) {
-      throw new Pkcs11UriError(`attribute ${name} contains a pin attribute: separate path attributes with ";" and query attributes with "&"`);
+    if (name === 'pin-value') continue;
+    const decoded = value.toString('latin1');
+    if (/pin-(?:value|source)=/i.test(decoded)) {
+      throw new Pkcs11UriError(`attribute ${shownName(name)} contains a pin attribute: separate path attributes with ";" and query attributes with "&"`);
+    }
+    if (name.startsWith('module-') && /[;=]/.test(decoded)) {
+      throw new Pkcs11UriError(`attribute ${shownName(name)} contains ";" or "=": separate query attributes with "&"`);
     }
   }
 
@@ -83,7 +92,7 @@ function attributes(part: string, separator: string, where: 'path' | 'query'): M
     const equals = attribute.indexOf('=');
     if (equals <= 0) throw new Pkcs11UriError(`malformed ${where} attribute (expected name=value)`);
     const name = attribute.slice(0, equals);
-    if (map.has(name)) throw new Pkcs11UriError(`duplicate ${where} attribute ${name}`);
+    if (map.has(name)) throw new Pkcs11UriError(`duplicate ${where} attribute ${shownName(name)}`);
     map.set(name, percentDecode(attribute.slice(equals + 1), name));
   }
   return map;
@@ -98,11 +107,16 @@ function percentDecode(value: string, name: string): Buffer {
       continue;
     }
     const hex = raw.subarray(i + 1, i + 3).toString('latin1');
-    if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new Pkcs11UriError(`malformed percent-encoding in attribute ${name}`);
+    if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new Pkcs11UriError(`malformed percent-encoding in attribute ${shownName(name)}`);
     bytes.push(parseInt(hex, 16));
     i += 2;
   }
   return Buffer.from(bytes);
+}
+
+/** An attribute name as messages show it: quoted unless it is a plain name such as pin-value. */
+function shownName(name: string): string {
+  return /^[a-z0-9-]{1,40}$/i.test(name) ? name : quoteUntrusted(name, 40);
 }
 
 /** pin-source is a file: an absolute path or a `file:` URI (ocicrypt supports no other source). */
@@ -115,7 +129,12 @@ function pinSourcePath(source: string): string {
   return path;
 }
 
-/** The URI text with every pin-value replaced, wherever it stands, for showing which key a file names. */
+/**
+ * The URI text with every pin-value replaced, wherever it stands, for showing
+ * which key a file names. The redaction runs to the next "&" (or the end): a
+ * query value ends only there, so a PIN holding ";" or "?" is hidden whole, at
+ * worst with some of what follows it. Percent-encoded spellings count too.
+ */
 export function redactPin(text: string): string {
-  return text.replace(/(pin-value=)[^;&?]*/gi, '$1(redacted)');
+  return text.replace(/(pin(?:-|%2d)value(?:=|%3d))[^&]*/gi, '$1(redacted)');
 }

@@ -1,3 +1,5 @@
+import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
+
 /**
  * The YAML that PKCS#11 key files and ocicrypt.conf are written in: block
  * mappings and sequences (including a sequence at its key's indentation),
@@ -111,7 +113,7 @@ class BlockReader {
     for (let line = this.peek(); line !== undefined && line.indent === indent && !isSequenceItem(line.text); line = this.peek()) {
       const entry = splitKey(line);
       if (entry === null) throw lineError(line, 'expected "key: value"');
-      if (mapping.has(entry.key)) throw lineError(line, `duplicate key "${entry.key}"`);
+      if (mapping.has(entry.key)) throw lineError(line, `duplicate key ${quoteUntrusted(entry.key)}`);
       this.position++;
       let value: YamlValue;
       if (entry.rest !== '' && !entry.rest.startsWith('#')) {
@@ -243,7 +245,7 @@ class FlowReader {
           this.position++;
           value = this.value(depth + 1);
         }
-        if (mapping.has(key)) throw lineError(this.line, `duplicate key "${key}"`);
+        if (mapping.has(key)) throw lineError(this.line, `duplicate key ${quoteUntrusted(key)}`);
         mapping.set(key, value);
       });
       return mapping;

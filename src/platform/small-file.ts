@@ -1,0 +1,78 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+
+/** A small regular file's bytes, or why there are none. */
+export type SmallFileRead =
+  | { ok: true; bytes: Buffer }
+  | { ok: false; failure: 'missing' }
+  | { ok: false; failure: 'not-regular' }
+  | { ok: false; failure: 'too-large'; maxBytes: number }
+  | { ok: false; failure: 'unreadable'; code: string };
+
+export type SmallFileFailure = Exclude<SmallFileRead, { ok: true }>;
+
+/**
+ * Reads a file the operator named (a key, a config, a PIN file), which must
+ * be a regular file of at most `maxBytes` when opened. Opening non-blocking
+ * and without a controlling terminal, then checking the open file, means a
+ * FIFO, socket or device at the path can neither block the decoder nor be
+ * swapped in between a check and the read. The read stops past `maxBytes`
+ * whatever the size said (files in /proc claim 0 bytes).
+ */
+export function readSmallRegularFile(path: string | Buffer, maxBytes: number): SmallFileRead {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    return failureOf(error);
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return { ok: false, failure: 'not-regular' };
+    if (stats.size > maxBytes) return { ok: false, failure: 'too-large', maxBytes };
+    const bytes = readAtMost(fd, stats.size, maxBytes);
+    return bytes === null ? { ok: false, failure: 'too-large', maxBytes } : { ok: true, bytes };
+  } catch (error) {
+    return failureOf(error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** "not a regular file", "larger than N bytes", "not readable (EACCES)", "does not exist": for messages. */
+export function describeSmallFileFailure(failure: SmallFileFailure): string {
+  switch (failure.failure) {
+    case 'missing':
+      return 'does not exist';
+    case 'not-regular':
+      return 'not a regular file';
+    case 'too-large':
+      return `larger than ${failure.maxBytes} bytes`;
+    case 'unreadable':
+      return `not readable (${failure.code})`;
+  }
+}
+
+/** ENOTDIR (a parent is a file) means as much as ENOENT: nothing is there. */
+function failureOf(error: unknown): SmallFileFailure {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  return code === 'ENOENT' || code === 'ENOTDIR' ? { ok: false, failure: 'missing' } : { ok: false, failure: 'unreadable', code };
+}
+
+/** The file's bytes, or null when there are more than `maxBytes`. */
+function readAtMost(fd: number, expected: number, maxBytes: number): Buffer | null {
+  // One byte more than expected, so that a file that grew is noticed; zeroed, since it may hold a key.
+  let buffer = Buffer.alloc(Math.min(expected, maxBytes) + 1);
+  let length = 0;
+  for (;;) {
+    if (length === buffer.length) {
+      if (length > maxBytes) return null;
+      const bigger = Buffer.alloc(Math.min(buffer.length * 2, maxBytes + 1));
+      buffer.copy(bigger);
+      buffer.fill(0);
+      buffer = bigger;
+    }
+    const read = readSync(fd, buffer, length, buffer.length - length, null);
+    if (read === 0) return buffer.subarray(0, length);
+    length += read;
+  }
+}

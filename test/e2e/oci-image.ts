@@ -207,16 +207,21 @@ let skopeo118: Promise<string> | undefined;
 /**
  * A skopeo that writes pkcs11 and key-provider recipients (for
  * EncryptionRecipient.skopeo): 1.18 from Debian trixie, which
- * test/tools/skopeo-trixie.sh fetches once into build/tools and runs from a
- * private tree (nothing installed). Resolves with the wrapper's path.
+ * test/tools/debian-tree.sh fetches once into build/tools and runs from a
+ * private tree (nothing installed). Resolves with the program's path.
  */
 export function skopeoWithPkcs11AndProviders(): Promise<string> {
-  skopeo118 ??= run('bash', [fileURLToPath(new URL('../tools/skopeo-trixie.sh', import.meta.url))]).then((out) => {
-    const wrapper = out.trim().split('\n').pop() ?? '';
-    if (!path.isAbsolute(wrapper)) throw new Error(`test/tools/skopeo-trixie.sh printed no skopeo path: ${JSON.stringify(out)}`);
-    return wrapper;
-  });
+  skopeo118 ??= debianTreeBin('skopeo-1.18', 'trixie', ['skopeo']).then((bin) => path.join(bin, 'skopeo'));
   return skopeo118;
+}
+
+/** The bin/ directory of a private tree of packages from a newer Debian suite (test/tools/debian-tree.sh). */
+export async function debianTreeBin(name: string, suite: string, packages: readonly string[]): Promise<string> {
+  const tool = fileURLToPath(new URL('../tools/debian-tree.sh', import.meta.url));
+  const out = await run('bash', [tool, name, suite, ...packages]);
+  const bin = out.trim().split('\n').pop() ?? '';
+  if (!path.isAbsolute(bin)) throw new Error(`test/tools/debian-tree.sh printed no directory: ${JSON.stringify(out)}`);
+  return bin;
 }
 
 export const wrappedKeysAnnotation = (scheme: string): string => `org.opencontainers.image.enc.keys.${scheme}`;

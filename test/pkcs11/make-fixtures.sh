@@ -8,7 +8,7 @@
 #
 # Needs softhsm2 (softhsm2-util, /usr/lib/softhsm/libsofthsm2.so), opensc
 # (pkcs11-tool), openssl, umoci, jq, and skopeo 1.18 with PKCS#11 support,
-# which test/tools/skopeo-trixie.sh provides. Takes a few seconds.
+# which test/tools/debian-tree.sh provides. Takes a few seconds.
 #
 # OUT/
 #   softhsm2.conf, tokens/   the token "ctd-test" (user PIN below; test/pkcs11/fixtures.ts knows it)
@@ -40,7 +40,7 @@ for tool in softhsm2-util pkcs11-tool openssl umoci jq; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 [ -e "$module" ] || die "missing $module (Debian package softhsm2)"
-skopeo=$(bash "$here/../tools/skopeo-trixie.sh")
+skopeo="$(bash "$here/../tools/debian-tree.sh" skopeo-1.18 trixie skopeo)/skopeo"
 
 mkdir -p "$out/tokens" "$out/keys" "$out/layers" "$out/work/tmp"
 work=$out/work

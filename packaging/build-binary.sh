@@ -41,7 +41,7 @@ echo "export * from 'openpgp';" | bundle "$build/openpgp.cjs" --sourcefile=openp
 #       grows peak RSS (2 MiB: +2.3 MiB on long layers)
 # (Heap sizes only: other V8 flags, e.g. --no-turbofan/--no-maglev or
 # --no-minor-gc-task, make V8 reject Node's own code cache as made for other
-# flags, +5 ms per start; src/platform/layer-pipe.ts sets --no-turbofan and
+# flags, +5 ms per start; src/platform/layer-decrypt-stdio.ts sets --no-turbofan and
 # --no-maglev at run time for long layers.)
 v8_flags=(--min-semi-space-size=2 --max-semi-space-size=2)
 

@@ -1,6 +1,6 @@
 import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { KeyProviderConfigError } from '../errors.ts';
-import { readKeyProviderConfigFile, readKeyProviderTimeoutSetting } from '../platform/key-provider-settings.ts';
+import { readKeyProviderConfigFile, readKeyProviderTimeoutSetting } from '../platform/key-provider-config-file.ts';
 import { interpretCommandOutcome } from './key-provider/command.ts';
 import {
   FIX_CONFIG_HINT,

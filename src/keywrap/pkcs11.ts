@@ -4,10 +4,10 @@ import { systemPkcs11Host } from '../platform/pkcs11-host.ts';
 import { parseItem, type OaepRecipient } from './pkcs11/blob.ts';
 import { chooseModulePolicy, Pkcs11ConfigError, type ModulePolicy } from './pkcs11/config.ts';
 import { BindingUnavailableError, PinSourceError, type Pkcs11Host } from './pkcs11/host.ts';
-import { parsePkcs11KeyFile, Pkcs11KeyFileError } from './pkcs11/key-file.ts';
+import { parsePkcs11KeyFile, Pkcs11KeyFileError } from '../keys/pkcs11-key-file.ts';
 import { findModule, ModuleLookupError } from './pkcs11/module-lookup.ts';
 import { decryptOnToken, TokenKeyFailure } from './pkcs11/token.ts';
-import { redactPin, type Pkcs11Uri } from './pkcs11/uri.ts';
+import { redactPin, type Pkcs11Uri } from '../keys/pkcs11-uri.ts';
 import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
 
 const NO_KEY_FILE = 'no PKCS#11 key file supplied';

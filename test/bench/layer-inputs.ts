@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unwrapLayer } from '../../src/decrypt-layer.ts';
+import { unwrapLayer } from '../../src/decode/unwrap-layer-key.ts';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { decodePayload } from '../../src/payload/payload.ts';
 import { readKeysDirectory } from '../../src/platform/keys-directory.ts';

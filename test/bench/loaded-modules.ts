@@ -24,10 +24,7 @@ const FORBIDDEN = [
   /^node_modules\/pkcs11js\//,
   /^node_modules\/@grpc\//,
   /^src\/keywrap\/(pgp|pkcs7|key-provider)/,
-  // Except the PKCS#11 key-file reader (pure, no imports beyond its URI and YAML
-  // readers): key classification uses it, so its modules are initialised, but it
-  // only runs for a file that mentions pkcs11.
-  /^src\/keywrap\/pkcs11(?!\/(?:key-file|uri|yaml)\.ts$)/,
+  /^src\/keywrap\/pkcs11/,
   /^src\/platform\/key-provider/,
   /^node:(http2|tls|net|child_process|worker_threads)$/,
 ];

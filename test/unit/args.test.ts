@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDecodeArguments } from '../../src/cli/args.ts';
+import { parseDecodeArguments } from '../../src/decode/decode-arguments.ts';
 import { UsageError } from '../../src/errors.ts';
 
 describe('command line, as Go\'s flag package reads it', () => {

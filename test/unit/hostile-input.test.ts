@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { layerCipherOptions, parsePublicOptions } from '../../src/blockcipher/options.ts';
-import { unwrapLayer } from '../../src/decrypt-layer.ts';
+import { unwrapLayer } from '../../src/decode/unwrap-layer-key.ts';
 import { DecoderError } from '../../src/errors.ts';
 import { classifyKeyFile } from '../../src/keys/classify.ts';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';

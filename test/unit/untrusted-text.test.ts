@@ -4,12 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_ERROR_LINE, errorLine } from '../../src/cli/report.ts';
+import { MAX_ERROR_LINE, errorLine } from '../../src/decode/error-line.ts';
 import { GoJsonError, bytesMapField } from '../../src/encoding/go-json.ts';
 import { printable, quoteUntrusted } from '../../src/encoding/untrusted-text.ts';
 import { AnnotationError, ImageError } from '../../src/errors.ts';
 import { keyProviderScheme } from '../../src/keywrap/key-provider.ts';
-import { parseDescriptor } from '../../src/oci/image.ts';
+import { parseDescriptor } from '../../src/operator/oci/image.ts';
 
 const HOSTILE = 'x\u001b[2J\u001b[31mFAKE\r\nctd-decoder: forged line\u009b31m\u007f\u2028\u2029';
 /** What may never reach a terminal or a log line as it is. */

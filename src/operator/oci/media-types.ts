@@ -1,5 +1,5 @@
-import { WRAPPED_KEYS_ANNOTATION_PREFIX } from '../keywrap/registry.ts';
-import { PUBLIC_OPTIONS_ANNOTATION } from '../decrypt-layer.ts';
+import { WRAPPED_KEYS_ANNOTATION_PREFIX } from '../../decode/scheme-registry.ts';
+import { PUBLIC_OPTIONS_ANNOTATION } from '../../decode/unwrap-layer-key.ts';
 
 const ENCRYPTED_SUFFIX = '+encrypted';
 

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_CONFIG_PATH } from '../../containerd/defaults.ts';
-import { diagnose, type Finding, type FindingLevel } from '../../doctor/diagnose.ts';
+import { DEFAULT_CONFIG_PATH } from '../containerd/defaults.ts';
+import { diagnose, type Finding, type FindingLevel } from '../doctor/diagnose.ts';
 import { UsageError } from '../../errors.ts';
-import { installedContainerd, systemProbe } from '../../platform/system-probe.ts';
-import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../command-line.ts';
+import { installedContainerd, systemProbe } from '../doctor/system-probe.ts';
+import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';
 import { localKeyInventory } from '../local-keys.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
 import { formatColumns, plural } from '../text.ts';

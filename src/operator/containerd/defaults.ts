@@ -1,4 +1,4 @@
-import { KEYPROVIDER_CONFIG_VARIABLE } from '../keywrap/key-provider/config.ts';
+import { KEYPROVIDER_CONFIG_VARIABLE } from '../../keywrap/key-provider/config.ts';
 
 /** What containerd and imgcrypt do when nothing says otherwise. */
 

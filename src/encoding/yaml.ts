@@ -1,4 +1,4 @@
-import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
+import { quoteUntrusted } from './untrusted-text.ts';
 
 /**
  * The YAML that PKCS#11 key files and ocicrypt.conf are written in: block

@@ -1,11 +1,11 @@
-import { decryptImage, type DecryptEvent } from '../../decrypt-image.ts';
+import { decryptImage, type DecryptEvent } from '../decrypt-image.ts';
 import { ImageError, UsageError } from '../../errors.ts';
 import { assembleDecryptionKeys } from '../../keys/decryption-keys.ts';
 import { readKeysDirectory } from '../../platform/keys-directory.ts';
-import { createLayoutDestination, openImage } from '../../platform/oci-image-files.ts';
-import { runCommand, type CommandSpec } from '../command-line.ts';
+import { createLayoutDestination, openImage } from '../oci/image-files.ts';
+import { runCommand, type CommandSpec } from '../run-command.ts';
 import { progressLine } from '../progress.ts';
-import { errorLine } from '../report.ts';
+import { errorLine } from '../../decode/error-line.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
 import { formatBytes, plural, shortDigest } from '../text.ts';
 

@@ -2,10 +2,10 @@ import { closeSync, constants, createReadStream, createWriteStream, fstatSync, o
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DestinationError, ImageError } from '../errors.ts';
-import { FIX_IMAGE, MAX_DOCUMENT_BYTES, sha256Digest, type Descriptor } from '../oci/image.ts';
-import type { BlobWriter, ImageDestination, ImageSource } from '../oci/image-store.ts';
-import { indexTar, type TarEntry } from '../oci/tar.ts';
+import { DestinationError, ImageError } from '../../errors.ts';
+import { FIX_IMAGE, MAX_DOCUMENT_BYTES, sha256Digest, type Descriptor } from './image.ts';
+import type { BlobWriter, ImageDestination, ImageSource } from './image-io.ts';
+import { indexTar, type TarEntry } from './tar.ts';
 
 /** What the operator pointed at: an image to walk, or a single JSON document (manifest, index or descriptor). */
 export type OpenedImage = { kind: 'layout' | 'archive'; source: ImageSource } | { kind: 'document'; location: string; bytes: Buffer };

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseContainerdVersion, type ContainerdVersion } from '../containerd/version.ts';
-import type { DoctorProbe, FileFacts } from '../doctor/diagnose.ts';
-import type { KeyInventoryEntry } from '../keys/key-inventory.ts';
-import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
+import type { DoctorProbe, FileFacts } from './diagnose.ts';
+import type { KeyInventoryEntry } from '../key-inventory.ts';
+import { describeSmallFileFailure, readSmallRegularFile } from '../../platform/small-file.ts';
 
 const MAX_TEXT_FILE_BYTES = 1024 * 1024;
 /** A --version that takes longer than this is not an answer. */

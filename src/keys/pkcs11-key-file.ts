@@ -1,5 +1,5 @@
-import { parsePkcs11Uri, Pkcs11UriError, type Pkcs11Uri } from './uri.ts';
-import { isMapping, parseYaml, YamlError, type YamlValue } from './yaml.ts';
+import { parsePkcs11Uri, Pkcs11UriError, type Pkcs11Uri } from './pkcs11-uri.ts';
+import { isMapping, parseYaml, YamlError, type YamlValue } from '../encoding/yaml.ts';
 
 /**
  * ocicrypt's PKCS#11 key file:

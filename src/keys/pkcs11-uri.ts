@@ -1,4 +1,4 @@
-import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
+import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 
 /**
  * RFC 7512 PKCS#11 URIs, as ocicrypt key files use them:

@@ -1,11 +1,11 @@
-import { decodeStdBase64 } from './encoding/base64.ts';
-import { quoteUntrusted } from './encoding/untrusted-text.ts';
-import { AnnotationError, CipherOptionsError, NoKeySuppliedError, NoMatchingKeyError, NotEncryptedError } from './errors.ts';
-import { PASSWORD_FILE_SUFFIX, type DecryptionKeys, type UnusableKey } from './keys/decryption-keys.ts';
-import { layerCipherOptions, parsePublicOptions, type LayerCipherOptions } from './blockcipher/options.ts';
-import { isKeyProviderScheme, wrappedKeysOf } from './keywrap/registry.ts';
-import { UnwrapFailure } from './keywrap/scheme.ts';
-import type { LayerDescriptor } from './payload/payload.ts';
+import { decodeStdBase64 } from '../encoding/base64.ts';
+import { quoteUntrusted } from '../encoding/untrusted-text.ts';
+import { AnnotationError, CipherOptionsError, NoKeySuppliedError, NoMatchingKeyError, NotEncryptedError } from '../errors.ts';
+import { PASSWORD_FILE_SUFFIX, type DecryptionKeys, type UnusableKey } from '../keys/decryption-keys.ts';
+import { layerCipherOptions, parsePublicOptions, type LayerCipherOptions } from '../blockcipher/options.ts';
+import { isKeyProviderScheme, wrappedKeysOf } from './scheme-registry.ts';
+import { UnwrapFailure } from '../keywrap/scheme.ts';
+import type { LayerDescriptor } from '../payload/payload.ts';
 
 export const PUBLIC_OPTIONS_ANNOTATION = 'org.opencontainers.image.enc.pubopts';
 

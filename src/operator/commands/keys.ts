@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
-import { DEFAULT_KEYS_DIRECTORY } from '../../containerd/defaults.ts';
-import { formatMode } from '../../keys/key-inventory.ts';
-import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../command-line.ts';
+import { DEFAULT_KEYS_DIRECTORY } from '../containerd/defaults.ts';
+import { formatMode } from '../key-inventory.ts';
+import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';
 import { localKeyInventory, relativeTo } from '../local-keys.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
 import { formatColumns, plural } from '../text.ts';

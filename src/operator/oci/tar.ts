@@ -1,4 +1,4 @@
-import { ImageError } from '../errors.ts';
+import { ImageError } from '../../errors.ts';
 
 /**
  * Just enough of the tar format to find files in an OCI archive (what

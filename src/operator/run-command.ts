@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { UsageError } from '../errors.ts';
-import { errorLine } from './report.ts';
+import { errorLine } from '../decode/error-line.ts';
 
 export interface CommandSpec {
   name: string;

@@ -1,14 +1,14 @@
-import { LayerDecryption } from '../blockcipher/layer-decryption.ts';
-import { unwrapLayer } from '../decrypt-layer.ts';
+import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
+import { unwrapLayer } from './unwrap-layer-key.ts';
 import { PayloadMissingError } from '../errors.ts';
 import { assembleDecryptionKeys } from '../keys/decryption-keys.ts';
 import { decodePayload } from '../payload/payload.ts';
 import { readKeysDirectory } from '../platform/keys-directory.ts';
 import { holdOutputPastExit, writeErrorLine } from '../platform/failure-output.ts';
-import { decryptStandardStreams } from '../platform/layer-pipe.ts';
+import { decryptStandardStreams } from '../platform/layer-decrypt-stdio.ts';
 import { readPayloadBytes } from '../platform/payload-source.ts';
-import { HELP_TEXT, parseDecodeArguments } from './args.ts';
-import { errorLine } from './report.ts';
+import { HELP_TEXT, parseDecodeArguments } from './decode-arguments.ts';
+import { errorLine } from './error-line.ts';
 import { VERSION } from './version.ts';
 
 const NO_PAYLOAD_HINT =

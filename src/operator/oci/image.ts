@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { isJsonObject, type JsonObject } from '../encoding/go-json.ts';
-import { quoteUntrusted } from '../encoding/untrusted-text.ts';
-import { ImageError } from '../errors.ts';
+import { isJsonObject, type JsonObject } from '../../encoding/go-json.ts';
+import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
+import { ImageError } from '../../errors.ts';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from './media-types.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { KeyWrapScheme } from './scheme.ts';
+import type { KeyWrapScheme } from '../keywrap/scheme.ts';
 
 export const WRAPPED_KEYS_ANNOTATION_PREFIX = 'org.opencontainers.image.enc.keys.';
 
@@ -10,10 +10,10 @@ const KEY_PROVIDER_PREFIX = 'provider.';
  * carries its annotation, so a JWE layer never pays for OpenPGP.
  */
 const SCHEMES: ReadonlyArray<readonly [name: string, load: () => Promise<KeyWrapScheme>]> = [
-  ['jwe', async () => (await import('./jwe.ts')).jweScheme],
-  ['pkcs7', async () => (await import('./pkcs7.ts')).pkcs7Scheme],
-  ['pgp', async () => (await import('./pgp.ts')).pgpScheme],
-  ['pkcs11', async () => (await import('./pkcs11.ts')).pkcs11Scheme],
+  ['jwe', async () => (await import('../keywrap/jwe.ts')).jweScheme],
+  ['pkcs7', async () => (await import('../keywrap/pkcs7.ts')).pkcs7Scheme],
+  ['pgp', async () => (await import('../keywrap/pgp.ts')).pgpScheme],
+  ['pkcs11', async () => (await import('../keywrap/pkcs11.ts')).pkcs11Scheme],
 ];
 
 export interface WrappedKeys {
@@ -43,7 +43,7 @@ export function wrappedKeysOf(annotations: ReadonlyMap<string, string>): LayerWr
     const scheme = key.slice(WRAPPED_KEYS_ANNOTATION_PREFIX.length);
     const providerName = scheme.startsWith(KEY_PROVIDER_PREFIX) ? scheme.slice(KEY_PROVIDER_PREFIX.length) : null;
     if (providerName) {
-      wrapped.push({ scheme, value, load: async () => (await import('./key-provider.ts')).keyProviderScheme(providerName) });
+      wrapped.push({ scheme, value, load: async () => (await import('../keywrap/key-provider.ts')).keyProviderScheme(providerName) });
     } else if (!wrapped.some((entry) => entry.scheme === scheme)) {
       unknownSchemes.push(scheme);
     }

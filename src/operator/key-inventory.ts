@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import type { RegisteredScheme } from '../keywrap/registry.ts';
-import { PASSWORD_FILE_SUFFIX, assembleDecryptionKeys, pairPasswordFiles, type DecryptionKeys, type KeyFileInput } from './decryption-keys.ts';
+import type { RegisteredScheme } from '../decode/scheme-registry.ts';
+import { PASSWORD_FILE_SUFFIX, assembleDecryptionKeys, pairPasswordFiles, type DecryptionKeys, type KeyFileInput } from '../keys/decryption-keys.ts';
 
 /**
  * What the decoder makes of each file of a keys directory, for operators

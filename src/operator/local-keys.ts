@@ -1,6 +1,6 @@
-import type { KeyCandidate } from '../inspect-image.ts';
-import { takeKeyInventory, type KeyInventoryEntry } from '../keys/key-inventory.ts';
-import { registeredSchemes } from '../keywrap/registry.ts';
+import type { KeyCandidate } from './inspect-image.ts';
+import { takeKeyInventory, type KeyInventoryEntry } from './key-inventory.ts';
+import { registeredSchemes } from '../decode/scheme-registry.ts';
 import { readKeysDirectory } from '../platform/keys-directory.ts';
 
 /** A keys directory as the decoder sees it; `missing` when it does not exist. Throws KeysDirectoryError when unreadable. */

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import type { LayerCipherOptions } from './options.ts';
-import { LayerDecryption, type ReleasePlaintext } from './layer-decryption.ts';
+import type { LayerCipherOptions } from '../../blockcipher/options.ts';
+import { LayerDecryption, type ReleasePlaintext } from '../../blockcipher/layer-decrypt.ts';
 
 /**
  * LayerDecryption as a stream Transform, for pipelines (the command-line hot

@@ -1,4 +1,4 @@
-import type { LayerDecryption, ReleasePlaintext } from '../blockcipher/layer-decryption.ts';
+import type { LayerDecryption, ReleasePlaintext } from '../blockcipher/layer-decrypt.ts';
 import { InputError, OutputError } from '../errors.ts';
 import { readSome, writeAll } from './blocking-io.ts';
 

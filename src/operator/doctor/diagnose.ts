@@ -1,4 +1,4 @@
-import { parseDecodeArguments } from '../cli/args.ts';
+import { parseDecodeArguments } from '../../decode/decode-arguments.ts';
 import { ConfigSyntaxError, parseContainerdConfig, type ContainerdConfig } from '../containerd/config.ts';
 import {
   CONFIG_DIRECTORY,
@@ -7,10 +7,10 @@ import {
   type StreamProcessor,
 } from '../containerd/defaults.ts';
 import { atLeast, type ContainerdVersion } from '../containerd/version.ts';
-import { DecoderError } from '../errors.ts';
-import { formatMode, type KeyInventoryEntry } from '../keys/key-inventory.ts';
-import { KEYPROVIDER_CONFIG_VARIABLE, parseKeyProviderConfig } from '../keywrap/key-provider/config.ts';
-import { OCICRYPT_CONFIG_VARIABLE, Pkcs11ConfigError, parseModulePolicy } from '../keywrap/pkcs11/config.ts';
+import { DecoderError } from '../../errors.ts';
+import { formatMode, type KeyInventoryEntry } from '../key-inventory.ts';
+import { KEYPROVIDER_CONFIG_VARIABLE, parseKeyProviderConfig } from '../../keywrap/key-provider/config.ts';
+import { OCICRYPT_CONFIG_VARIABLE, Pkcs11ConfigError, parseModulePolicy } from '../../keywrap/pkcs11/config.ts';
 import { ENCRYPTED_LAYER_MEDIA_TYPES, decryptedMediaType, isEncryptedMediaType } from '../oci/media-types.ts';
 
 export type FindingLevel = 'ok' | 'info' | 'warning' | 'problem';

@@ -1,9 +1,9 @@
-import { parsePublicOptions } from './blockcipher/options.ts';
-import { PUBLIC_OPTIONS_ANNOTATION, decodeAnnotation, decodeItems, unwrapLayer } from './decrypt-layer.ts';
-import { DecoderError, NoKeySuppliedError, NoMatchingKeyError } from './errors.ts';
-import type { DecryptionKeys } from './keys/decryption-keys.ts';
-import { WRAPPED_KEYS_ANNOTATION_PREFIX, isKeyProviderScheme, wrappedKeysOf } from './keywrap/registry.ts';
-import { UnwrapFailure } from './keywrap/scheme.ts';
+import { parsePublicOptions } from '../blockcipher/options.ts';
+import { PUBLIC_OPTIONS_ANNOTATION, decodeAnnotation, decodeItems, unwrapLayer } from '../decode/unwrap-layer-key.ts';
+import { DecoderError, NoKeySuppliedError, NoMatchingKeyError } from '../errors.ts';
+import type { DecryptionKeys } from '../keys/decryption-keys.ts';
+import { WRAPPED_KEYS_ANNOTATION_PREFIX, isKeyProviderScheme, wrappedKeysOf } from '../decode/scheme-registry.ts';
+import { UnwrapFailure } from '../keywrap/scheme.ts';
 import type { Descriptor } from './oci/image.ts';
 import { isEncryptedMediaType, isEncryptionAnnotation } from './oci/media-types.ts';
 
@@ -41,7 +41,7 @@ export interface LayerReport {
 /**
  * A layer's encryption as its descriptor shows it, and which candidates
  * would open it: each candidate goes through the decoder's own unwrap
- * (decrypt-layer.ts), which reads no blob.
+ * (decode/unwrap-layer-key.ts), which reads no blob.
  */
 export async function inspectLayer(descriptor: Descriptor, candidates: readonly KeyCandidate[] | null): Promise<LayerReport> {
   const { wrapped, unknownSchemes } = wrappedKeysOf(descriptor.annotations);

@@ -1,9 +1,9 @@
 import { ImageError, UsageError } from '../../errors.ts';
-import { inspectLayer, type KeyCandidate, type LayerReport } from '../../inspect-image.ts';
-import { isKeyProviderScheme } from '../../keywrap/registry.ts';
-import { parseImageDocument, parseRootIndex, walkImage, type Descriptor } from '../../oci/image.ts';
-import { openImage } from '../../platform/oci-image-files.ts';
-import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../command-line.ts';
+import { inspectLayer, type KeyCandidate, type LayerReport } from '../inspect-image.ts';
+import { isKeyProviderScheme } from '../../decode/scheme-registry.ts';
+import { parseImageDocument, parseRootIndex, walkImage, type Descriptor } from '../oci/image.ts';
+import { openImage } from '../oci/image-files.ts';
+import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';
 import { keyCandidates, localKeyInventory } from '../local-keys.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
 import { formatBytes, formatColumns, plural, shortDigest } from '../text.ts';

@@ -1,12 +1,12 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LayerDecryptor } from './blockcipher/layer-decryptor.ts';
-import { unwrapLayer } from './decrypt-layer.ts';
-import { DecoderError, DestinationError, ImageError } from './errors.ts';
-import type { DecryptionKeys } from './keys/decryption-keys.ts';
+import { LayerDecryptor } from './oci/layer-decrypt-transform.ts';
+import { unwrapLayer } from '../decode/unwrap-layer-key.ts';
+import { DecoderError, DestinationError, ImageError } from '../errors.ts';
+import type { DecryptionKeys } from '../keys/decryption-keys.ts';
 import { DigestCounter } from './oci/digest-counter.ts';
 import { digestAlgorithm, parseRootIndex, walkImage, type Descriptor } from './oci/image.ts';
-import type { ImageDestination, ImageSource } from './oci/image-store.ts';
+import type { ImageDestination, ImageSource } from './oci/image-io.ts';
 import { decryptedMediaType, isEncryptedMediaType, isEncryptionAnnotation } from './oci/media-types.ts';
 
 export type DecryptEvent =

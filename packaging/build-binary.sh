@@ -54,15 +54,14 @@ done
 if [ -n "${ENTRY:-}" ]; then
   "$node" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" </dev/null
 else
-  # The decoder's cache comes from a warm-up decode of a committed JWE
-  # fixture (RSA-OAEP, a PKCS#8 key in a keys directory: containerd's usual
-  # case), so it holds the whole JWE decode path; the output is checked.
-  warm_up=test/fixtures/jwe/layers/rsa2048-gzip
-  rm -rf "$build/warm-up-keys" && mkdir -p "$build/warm-up-keys"
-  cp test/fixtures/jwe/keys/rsa2048.pkcs8.pem "$build/warm-up-keys/"
+  # The decoder's cache comes from a warm-up decode of packaging/warm-up/
+  # (a JWE layer wrapped for RSA-OAEP, its PKCS#8 key in a keys directory:
+  # containerd's usual case; copied from test/fixtures/jwe, made by skopeo,
+  # with payload.bin the bytes containerd writes on fd 3 for that layer), so it
+  # holds the whole JWE decode path; the output is checked.
+  warm_up=packaging/warm-up
   "$node" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" \
-    --decryption-keys-path "$build/warm-up-keys" \
-    <"$warm_up/blob.enc" 3< <("$node" packaging/warm-up-payload.ts "$warm_up/descriptor.json") >"$build/warm-up.out"
+    --decryption-keys-path "$warm_up/keys" <"$warm_up/blob.enc" 3<"$warm_up/payload.bin" >"$build/warm-up.out"
   cmp -s "$build/warm-up.out" "$warm_up/blob.plain" || { echo "build-binary.sh: the warm-up decode did not give $warm_up/blob.plain" >&2; exit 1; }
 fi
 # A rejected cache would go unnoticed (sea-main.cjs then compiles the source): check here.

@@ -1,5 +1,5 @@
 import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
-import { unwrapLayer } from './unwrap-layer-key.ts';
+import { unwrapLayerKey } from './unwrap-layer-key.ts';
 import { PayloadMissingError } from '../errors.ts';
 import { assembleDecryptionKeys } from '../keys/decryption-keys.ts';
 import { decodePayload } from '../payload/payload.ts';
@@ -35,7 +35,7 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
     if (directory?.missing) keys.unusable.unshift({ origin: args.keysDirectory!, reason: 'directory does not exist' });
     for (const skipped of directory?.skipped ?? []) keys.unusable.push({ origin: skipped.path, reason: skipped.reason });
 
-    const options = await unwrapLayer(payload.descriptor, keys);
+    const options = await unwrapLayerKey(payload.descriptor, keys);
     // stdin -> stdout with blocking I/O: I/O failures throw InputError or
     // OutputError, a failed HMAC IntegrityError with the tail withheld.
     decryptStandardStreams(new LayerDecryption(options));

@@ -1,20 +1,35 @@
+import { WRAPPED_KEYS_ANNOTATION_PREFIX, keyProviderNameOf } from '../keywrap/annotations.ts';
+import type { KeyProviderHost } from '../keywrap/key-provider.ts';
 import type { KeyWrapScheme } from '../keywrap/scheme.ts';
-
-export const WRAPPED_KEYS_ANNOTATION_PREFIX = 'org.opencontainers.image.enc.keys.';
-
-/** `org.opencontainers.image.enc.keys.provider.<name>`: the suffix names the key provider. */
-const KEY_PROVIDER_PREFIX = 'provider.';
 
 /**
  * Schemes in the order they are tried. Each is loaded only when a layer
- * carries its annotation, so a JWE layer never pays for OpenPGP.
+ * carries its annotation, so a JWE layer never pays for OpenPGP. This is the
+ * one place where schemes meet the system: a scheme that needs it gets its
+ * host from platform/ here, and never imports platform/ itself.
  */
 const SCHEMES: ReadonlyArray<readonly [name: string, load: () => Promise<KeyWrapScheme>]> = [
   ['jwe', async () => (await import('../keywrap/jwe.ts')).jweScheme],
   ['pkcs7', async () => (await import('../keywrap/pkcs7.ts')).pkcs7Scheme],
   ['pgp', async () => (await import('../keywrap/pgp.ts')).pgpScheme],
-  ['pkcs11', async () => (await import('../keywrap/pkcs11.ts')).pkcs11Scheme],
+  ['pkcs11', loadPkcs11Scheme],
 ];
+
+async function loadPkcs11Scheme(): Promise<KeyWrapScheme> {
+  const [{ pkcs11SchemeWith }, { systemPkcs11Host }] = await Promise.all([import('../keywrap/pkcs11.ts'), import('../platform/pkcs11-host.ts')]);
+  return pkcs11SchemeWith(systemPkcs11Host);
+}
+
+/** One per run, made when a layer first needs a key provider: it reads the provider config once. */
+let keyProviderHost: KeyProviderHost | undefined;
+
+async function loadKeyProviderScheme(providerName: string): Promise<KeyWrapScheme> {
+  const [{ keyProviderScheme }, { systemKeyProviderHost }] = await Promise.all([
+    import('../keywrap/key-provider.ts'),
+    import('../platform/key-provider-host.ts'),
+  ]);
+  return keyProviderScheme(providerName, (keyProviderHost ??= systemKeyProviderHost()));
+}
 
 export interface WrappedKeys {
   /** The annotation suffix, e.g. "jwe" or "provider.attestation-agent". */
@@ -41,9 +56,9 @@ export function wrappedKeysOf(annotations: ReadonlyMap<string, string>): LayerWr
   for (const [key, value] of [...annotations].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!key.startsWith(WRAPPED_KEYS_ANNOTATION_PREFIX)) continue;
     const scheme = key.slice(WRAPPED_KEYS_ANNOTATION_PREFIX.length);
-    const providerName = scheme.startsWith(KEY_PROVIDER_PREFIX) ? scheme.slice(KEY_PROVIDER_PREFIX.length) : null;
+    const providerName = keyProviderNameOf(scheme);
     if (providerName) {
-      wrapped.push({ scheme, value, load: async () => (await import('../keywrap/key-provider.ts')).keyProviderScheme(providerName) });
+      wrapped.push({ scheme, value, load: () => loadKeyProviderScheme(providerName) });
     } else if (!wrapped.some((entry) => entry.scheme === scheme)) {
       unknownSchemes.push(scheme);
     }
@@ -59,9 +74,4 @@ export interface RegisteredScheme {
 /** Every scheme of the table above, in trial order (key providers are per image, so not listed): for the operator commands. */
 export function registeredSchemes(): RegisteredScheme[] {
   return SCHEMES.map(([name, load]) => ({ name, load }));
-}
-
-/** "provider.<name>": unwrapped by an external key provider, never by local keys. */
-export function isKeyProviderScheme(scheme: string): boolean {
-  return scheme.startsWith(KEY_PROVIDER_PREFIX);
 }

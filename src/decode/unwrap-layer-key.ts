@@ -3,11 +3,10 @@ import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { AnnotationError, CipherOptionsError, NoKeySuppliedError, NoMatchingKeyError, NotEncryptedError } from '../errors.ts';
 import { PASSWORD_FILE_SUFFIX, type DecryptionKeys, type UnusableKey } from '../keys/decryption-keys.ts';
 import { layerCipherOptions, parsePublicOptions, type LayerCipherOptions } from '../blockcipher/options.ts';
-import { isKeyProviderScheme, wrappedKeysOf } from './scheme-registry.ts';
+import { PUBLIC_OPTIONS_ANNOTATION, isKeyProviderScheme } from '../keywrap/annotations.ts';
+import { wrappedKeysOf } from './scheme-registry.ts';
 import { UnwrapFailure } from '../keywrap/scheme.ts';
 import type { LayerDescriptor } from '../payload/payload.ts';
-
-export const PUBLIC_OPTIONS_ANNOTATION = 'org.opencontainers.image.enc.pubopts';
 
 /** More wrapped-key items than any encryptor writes: a hostile image trying to make us work. */
 const MAX_WRAPPED_ITEMS = 64;
@@ -30,7 +29,7 @@ const CORRUPT_HINT = 'the image\'s wrapped keys are corrupt; re-encrypt or re-pu
  * items, and NoKeySuppliedError otherwise (nothing usable was supplied);
  * each with every scheme's reason.
  */
-export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionKeys): Promise<LayerCipherOptions> {
+export async function unwrapLayerKey(descriptor: LayerDescriptor, keys: DecryptionKeys): Promise<LayerCipherOptions> {
   const { wrapped, unknownSchemes } = wrappedKeysOf(descriptor.annotations);
   if (wrapped.length === 0) {
     throw new NotEncryptedError(
@@ -49,9 +48,9 @@ export async function unwrapLayer(descriptor: LayerDescriptor, keys: DecryptionK
   let lockedKeys = keys.unusable.some(isLockedKey);
   for (const entry of wrapped) {
     const scheme = await entry.load();
-    const missingKeys = scheme.missingKeys(keys);
-    if (missingKeys !== null) {
-      missing.push(`${entry.scheme}: ${missingKeys}`);
+    const keyCheck = scheme.checkKeys(keys);
+    if (!keyCheck.canTry) {
+      missing.push(`${entry.scheme}: ${keyCheck.missing}`);
       untried++;
       continue;
     }

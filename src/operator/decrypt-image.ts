@@ -1,7 +1,7 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LayerDecryptor } from './oci/layer-decrypt-transform.ts';
-import { unwrapLayer } from '../decode/unwrap-layer-key.ts';
+import { unwrapLayerKey } from '../decode/unwrap-layer-key.ts';
 import { DecoderError, DestinationError, ImageError } from '../errors.ts';
 import type { DecryptionKeys } from '../keys/decryption-keys.ts';
 import { DigestCounter } from './oci/digest-counter.ts';
@@ -52,12 +52,12 @@ export async function decryptImage(
     summary.copiedBlobs++;
   };
 
-  const decryptLayer = async (layer: Descriptor): Promise<Descriptor['json']> => {
+  const decryptLayerBlob = async (layer: Descriptor): Promise<Descriptor['json']> => {
     const known = done.get(layer.digest);
     if (known !== undefined) return known;
     const mediaType = decryptedMediaType(layer.mediaType);
     onEvent({ type: 'layer-start', digest: layer.digest, mediaType, size: layer.size });
-    const options = await unwrapLayer(layer, keys);
+    const options = await unwrapLayerKey(layer, keys);
     const ciphertext = new DigestCounter(digestAlgorithm(layer.digest), (bytes) =>
       onEvent({ type: 'layer-progress', digest: layer.digest, bytes, size: layer.size }),
     );
@@ -90,7 +90,7 @@ export async function decryptImage(
       let changed = false;
       for (const layer of manifest.layers) {
         if (isEncryptedMediaType(layer.mediaType)) {
-          layers.push(await decryptLayer(layer));
+          layers.push(await decryptLayerBlob(layer));
           changed = true;
         } else {
           await copyBlob(layer);

@@ -1,8 +1,9 @@
 import { parsePublicOptions } from '../blockcipher/options.ts';
-import { PUBLIC_OPTIONS_ANNOTATION, decodeAnnotation, decodeItems, unwrapLayer } from '../decode/unwrap-layer-key.ts';
+import { decodeAnnotation, decodeItems, unwrapLayerKey } from '../decode/unwrap-layer-key.ts';
 import { DecoderError, NoKeySuppliedError, NoMatchingKeyError } from '../errors.ts';
 import type { DecryptionKeys } from '../keys/decryption-keys.ts';
-import { WRAPPED_KEYS_ANNOTATION_PREFIX, isKeyProviderScheme, wrappedKeysOf } from '../decode/scheme-registry.ts';
+import { wrappedKeysOf } from '../decode/scheme-registry.ts';
+import { PUBLIC_OPTIONS_ANNOTATION, WRAPPED_KEYS_ANNOTATION_PREFIX, isKeyProviderScheme } from '../keywrap/annotations.ts';
 import { UnwrapFailure } from '../keywrap/scheme.ts';
 import type { Descriptor } from './oci/image.ts';
 import { isEncryptedMediaType, isEncryptionAnnotation } from './oci/media-types.ts';
@@ -93,7 +94,7 @@ async function keysThatOpen(descriptor: Descriptor, candidates: readonly KeyCand
     );
     if (wrappedKeysOf(annotations).wrapped.length === 0) continue;
     try {
-      const options = await unwrapLayer({ ...descriptor, annotations }, candidate.keys);
+      const options = await unwrapLayerKey({ ...descriptor, annotations }, candidate.keys);
       options.symmetricKey.fill(0);
       opened.push(candidate.origin);
     } catch (error) {

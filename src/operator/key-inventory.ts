@@ -80,7 +80,7 @@ export async function takeKeyInventory(input: InventoryInput, schemes: readonly 
     described.keys = withCertificates;
     described.fingerprint = privateKey ? spkiFingerprint(privateKey.key) : null;
     for (const { name, scheme } of loaded) {
-      if (scheme.missingKeys(keys) !== null) continue;
+      if (!scheme.checkKeys(keys).canTry) continue;
       described.schemes.push(name);
       const material = keys.gpgSecretKeys[0] ?? keys.pkcs11Yamls[0];
       if (material !== undefined && scheme.describeKeyMaterial) described.details.push(...(await scheme.describeKeyMaterial(material)));

@@ -11,7 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LayerDecryptor } from '../../src/operator/oci/layer-decrypt-transform.ts';
 import { layerCipherOptions, parsePublicOptions } from '../../src/blockcipher/options.ts';
-import { unwrapLayer } from '../../src/decode/unwrap-layer-key.ts';
+import { unwrapLayerKey } from '../../src/decode/unwrap-layer-key.ts';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { decodePayload } from '../../src/payload/payload.ts';
 import { ERROR_LINE, fixtureKey, keysDirectoryWith, layerCaseNames, loadLayerCase, sha256 } from '../support/fixtures.ts';
@@ -134,7 +134,7 @@ describe('integrity', () => {
     const keys = assembleDecryptionKeys([{ path: 'k', bytes: fixtureKey('jwe', 'ec256.pkcs8.pem') }], new Map());
     const descriptor = decodePayload(encodePayload(small.descriptor)).descriptor;
     const publicOptions = parsePublicOptions(Buffer.from(small.descriptor.annotations['org.opencontainers.image.enc.pubopts']!, 'base64'));
-    const options = await unwrapLayer(descriptor, keys);
+    const options = await unwrapLayerKey(descriptor, keys);
     const fresh = () => layerCipherOptions(publicOptions, Buffer.from(JSON.stringify({ symkey: keyCopy.toString('base64'), cipheroptions: { nonce: options.nonce.toString('base64') } })));
     const keyCopy = Buffer.from(options.symmetricKey);
     let flips = 0;

@@ -24,3 +24,18 @@ describe('command line, as Go\'s flag package reads it', () => {
     it(`rejects ${argv.join(' ')}`, () => assert.throws(() => parseDecodeArguments(argv), UsageError));
   }
 });
+
+describe('coded errors', () => {
+  it('are named with their code, as Node names its own, whatever the bundler calls the class', () => {
+    const error = (() => {
+      try {
+        parseDecodeArguments(['--nope']);
+      } catch (thrown) {
+        return thrown as Error;
+      }
+      throw new Error('no usage error');
+    })();
+    assert.equal(error.name, 'DecoderError [ERR_USAGE]');
+    assert.match(String(error), /^DecoderError \[ERR_USAGE\]: unknown flag "--nope"$/);
+  });
+});

@@ -1,6 +1,6 @@
 import { ImageError, UsageError } from '../../errors.ts';
 import { inspectLayer, type KeyCandidate, type LayerReport } from '../inspect-image.ts';
-import { isKeyProviderScheme } from '../../decode/scheme-registry.ts';
+import { isKeyProviderScheme } from '../../keywrap/annotations.ts';
 import { parseImageDocument, parseRootIndex, walkImage, type Descriptor } from '../oci/image.ts';
 import { openImage } from '../oci/image-files.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';

@@ -30,7 +30,7 @@ export interface FileFacts {
   executable: boolean;
 }
 
-/** What doctor needs to know about the machine; implemented in src/platform, faked in tests. */
+/** What doctor needs to know about the machine; implemented in system-probe.ts, faked in tests. */
 export interface DoctorProbe {
   fileFacts(path: string): FileFacts | null;
   /** The command as a PATH lookup would find it, or null. */

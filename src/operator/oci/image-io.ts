@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor } from './image.ts';
 
-/** Where an image is read from (an OCI layout directory or archive); implemented in src/platform. */
+/** Where an image is read from (an OCI layout directory or archive); implemented on files in image-files.ts. */
 export interface ImageSource {
   /** What the operator named, for messages. */
   readonly location: string;

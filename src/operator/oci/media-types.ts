@@ -1,5 +1,4 @@
-import { WRAPPED_KEYS_ANNOTATION_PREFIX } from '../../decode/scheme-registry.ts';
-import { PUBLIC_OPTIONS_ANNOTATION } from '../../decode/unwrap-layer-key.ts';
+import { PUBLIC_OPTIONS_ANNOTATION, WRAPPED_KEYS_ANNOTATION_PREFIX } from '../../keywrap/annotations.ts';
 
 const ENCRYPTED_SUFFIX = '+encrypted';
 

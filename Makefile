@@ -27,8 +27,10 @@ $(BINARY): node_modules/.package-lock.json $(SOURCES)
 demo: $(BINARY)
 	$(NODE) test/demo/demo.ts
 
+# tsc, then the import directions of docs/architecture.md (a back edge or a folder cycle fails).
 typecheck: node_modules/.package-lock.json
 	node_modules/.bin/tsc -p .
+	$(NODE) test/tools/check-imports.ts
 
 test-unit: node_modules/.package-lock.json
 	$(NODE_TEST) test/unit/*.test.ts

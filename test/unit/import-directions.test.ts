@@ -63,6 +63,14 @@ describe('import directions (test/tools/check-imports.ts)', () => {
     assert.match(result.stderr, /src\/keywrap\/pgp\.ts: a pure format imports node:fs/);
   });
 
+  it('a pure format that reads the environment fails; a comment naming process.env does not', () => {
+    const comment = check(tree({ ...LAWFUL, 'src/keys/env.ts': '/** Never reads process.env: the caller does. */\nexport const e = 1;\n' }));
+    assert.deepEqual(comment, { status: 0, stderr: '' });
+    const result = check(tree({ ...LAWFUL, 'src/keys/env.ts': "export const home = process.env['HOME'];\n" }));
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /src\/keys\/env\.ts: a pure format reads `process`/);
+  });
+
   it('a folder the architecture does not name fails', () => {
     const result = check(tree({ ...LAWFUL, 'src/util/misc.ts': 'export const x = 1;\n' }));
     assert.equal(result.status, 1);

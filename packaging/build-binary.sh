@@ -28,7 +28,11 @@ bundle() { # OUTFILE [esbuild options and entry point; none: stdin]
 }
 # openpgp is two thirds of all the code: it gets a bundle of its own, run
 # only for OpenPGP layers (see packaging/sea-main.cjs).
-bundle "$build/ctd-decoder.cjs" --external:openpgp "${ENTRY:-src/main.ts}"
+# With BUNDLE_ONLY=1 the bundle's import graph too, for the hot-path check
+# (test/support/loaded-modules.ts).
+meta=()
+[ "${BUNDLE_ONLY:-0}" = 1 ] && meta=(--metafile="$build/ctd-decoder.meta.json")
+bundle "$build/ctd-decoder.cjs" --external:openpgp "${meta[@]}" "${ENTRY:-src/main.ts}"
 [ "${BUNDLE_ONLY:-0}" = 1 ] && { echo "bundled $build/ctd-decoder.cjs"; exit 0; }
 echo "export * from 'openpgp';" | bundle "$build/openpgp.cjs" --sourcefile=openpgp-entry.js
 
@@ -41,7 +45,7 @@ echo "export * from 'openpgp';" | bundle "$build/openpgp.cjs" --sourcefile=openp
 #       grows peak RSS (2 MiB: +2.3 MiB on long layers)
 # (Heap sizes only: other V8 flags, e.g. --no-turbofan/--no-maglev or
 # --no-minor-gc-task, make V8 reject Node's own code cache as made for other
-# flags, +5 ms per start; src/platform/layer-pipe.ts sets --no-turbofan and
+# flags, +5 ms per start; src/platform/layer-decrypt-stdio.ts sets --no-turbofan and
 # --no-maglev at run time for long layers.)
 v8_flags=(--min-semi-space-size=2 --max-semi-space-size=2)
 
@@ -54,15 +58,14 @@ done
 if [ -n "${ENTRY:-}" ]; then
   "$node" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" </dev/null
 else
-  # The decoder's cache comes from a warm-up decode of a committed JWE
-  # fixture (RSA-OAEP, a PKCS#8 key in a keys directory: containerd's usual
-  # case), so it holds the whole JWE decode path; the output is checked.
-  warm_up=test/fixtures/jwe/layers/rsa2048-gzip
-  rm -rf "$build/warm-up-keys" && mkdir -p "$build/warm-up-keys"
-  cp test/fixtures/jwe/keys/rsa2048.pkcs8.pem "$build/warm-up-keys/"
+  # The decoder's cache comes from a warm-up decode of packaging/warm-up/
+  # (a JWE layer wrapped for RSA-OAEP, its PKCS#8 key in a keys directory:
+  # containerd's usual case; copied from test/fixtures/jwe, made by skopeo,
+  # with payload.bin the bytes containerd writes on fd 3 for that layer), so it
+  # holds the whole JWE decode path; the output is checked.
+  warm_up=packaging/warm-up
   "$node" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" \
-    --decryption-keys-path "$build/warm-up-keys" \
-    <"$warm_up/blob.enc" 3< <("$node" packaging/warm-up-payload.ts "$warm_up/descriptor.json") >"$build/warm-up.out"
+    --decryption-keys-path "$warm_up/keys" <"$warm_up/blob.enc" 3<"$warm_up/payload.bin" >"$build/warm-up.out"
   cmp -s "$build/warm-up.out" "$warm_up/blob.plain" || { echo "build-binary.sh: the warm-up decode did not give $warm_up/blob.plain" >&2; exit 1; }
 fi
 # A rejected cache would go unnoticed (sea-main.cjs then compiles the source): check here.

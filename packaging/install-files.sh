@@ -3,7 +3,7 @@
 # installed layout: `make install`, the .deb and the .tar.gz all use it.
 #   bin/ctd-decoder
 #   share/man/man1/ctd-decoder.1          (gzipped with COMPRESS_MAN=1, as Debian wants)
-#   share/doc/ctd-decoder/LICENSE, THIRD-PARTY-NOTICES, README.md
+#   share/doc/ctd-decoder/LICENSE, THIRD-PARTY-NOTICES, README.md, docs/ (README links to it)
 #   share/doc/ctd-decoder/examples/       config-examples/
 # Nothing outside $PREFIX is touched: containerd's config is never edited.
 set -euo pipefail
@@ -19,6 +19,8 @@ install -D -m 0644 packaging/ctd-decoder.1 "$root/share/man/man1/ctd-decoder.1"
 if [ "${COMPRESS_MAN:-0}" = 1 ]; then gzip -9nf "$root/share/man/man1/ctd-decoder.1"; fi
 install -D -m 0644 LICENSE "$doc/LICENSE"
 install -m 0644 README.md "$doc/README.md"
+install -d -m 0755 "$doc/docs"
+install -m 0644 docs/*.md "$doc/docs/"
 bash packaging/third-party-notices.sh >"$doc/THIRD-PARTY-NOTICES"
 chmod 0644 "$doc/THIRD-PARTY-NOTICES"
 install -d -m 0755 "$doc/examples"

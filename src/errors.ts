@@ -11,6 +11,15 @@ export abstract class DecoderError extends Error {
     super(message, options);
     this.hint = hint;
   }
+
+  /**
+   * "DecoderError [ERR_…]", as Node names its coded errors, for stack traces
+   * and test failures. From the code, not the class name: the release bundle
+   * is minified.
+   */
+  override get name(): string {
+    return `DecoderError [${this.code}]`;
+  }
 }
 
 /** The command line is wrong. */

@@ -1,5 +1,5 @@
-import { runDecode } from './cli/decode-command.ts';
-import { subcommandLoader } from './cli/subcommands.ts';
+import { runDecode } from './decode/decode-command.ts';
+import { subcommandLoader } from './operator/subcommands.ts';
 import { OUTPUT_HOLDER_VARIABLE, holdInheritedOutput } from './platform/failure-output.ts';
 
 /** Entry point of the single executable: containerd runs it once per encrypted layer; operators run its subcommands. */

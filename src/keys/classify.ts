@@ -1,5 +1,5 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
-import { parsePkcs11KeyFile, Pkcs11KeyFileError } from '../keywrap/pkcs11/key-file.ts';
+import { parsePkcs11KeyFile, Pkcs11KeyFileError } from './pkcs11-key-file.ts';
 import { describePrivateKey, looksLikeText, parsePrivateKey } from './private-key.ts';
 
 /** What a file in the keys directory (or a payload entry) turned out to be. */

@@ -1,6 +1,6 @@
 import { compactDecrypt, flattenedDecrypt, generalDecrypt, type DecryptOptions } from 'jose';
 import type { DecryptionKeys, SuppliedPrivateKey } from '../keys/decryption-keys.ts';
-import { MAX_RECIPIENTS_PER_ITEM, UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+import { CAN_TRY, MAX_RECIPIENTS_PER_ITEM, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 /**
  * What ocicrypt (go-jose) produces, and nothing else: key agreement or
@@ -85,8 +85,8 @@ function describeRecipient(header: Record<string, unknown>): string {
 export const jweScheme: KeyWrapScheme = {
   name: 'jwe',
 
-  missingKeys(keys) {
-    return usableKeys(keys).length === 0 ? 'no RSA or EC private key supplied' : null;
+  checkKeys(keys) {
+    return usableKeys(keys).length === 0 ? cannotTry('no RSA or EC private key supplied') : CAN_TRY;
   },
 
   async unwrap(items, keys) {

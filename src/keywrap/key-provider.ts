@@ -1,27 +1,39 @@
 import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { KeyProviderConfigError } from '../errors.ts';
-import { readKeyProviderConfigFile, readKeyProviderTimeoutSetting } from '../platform/key-provider-settings.ts';
-import { interpretCommandOutcome } from './key-provider/command.ts';
+import { interpretCommandOutcome, type CommandOutcome } from './key-provider/command.ts';
 import {
   FIX_CONFIG_HINT,
   KEYPROVIDER_CONFIG_VARIABLE,
-  parseKeyProviderConfig,
   parseKeyProviderTimeout,
   type KeyProviderConfig,
   type KeyProviderEndpoint,
 } from './key-provider/config.ts';
-import { MAX_GRPC_REPLY_BYTES, encodeUnaryRequest, interpretUnaryOutcome, parseGrpcAddress, unaryRequestHeaders } from './key-provider/grpc.ts';
+import {
+  MAX_GRPC_REPLY_BYTES,
+  encodeUnaryRequest,
+  interpretUnaryOutcome,
+  parseGrpcAddress,
+  unaryRequestHeaders,
+  type Http2Outcome,
+  type Http2UnaryRequest,
+} from './key-provider/grpc.ts';
 import { KeyProviderReplyError, keyUnwrapRequest, optsDataFromReply, type ProviderCallResult } from './key-provider/protocol.ts';
-import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 type ProviderCall = (request: Buffer) => Promise<ProviderCallResult>;
 type RunnableEndpoint = Exclude<KeyProviderEndpoint, { kind: 'invalid' }>;
 
-let loadedConfig: KeyProviderConfig | undefined;
-
-/** Read once per run, and only when a layer is wrapped for a key provider. */
-function keyProviderConfig(): KeyProviderConfig {
-  return (loadedConfig ??= parseKeyProviderConfig(readKeyProviderConfigFile()));
+/**
+ * What the key-provider scheme needs of the system; src/decode/scheme-registry.ts
+ * plugs in platform/key-provider-host.ts, tests their own.
+ */
+export interface KeyProviderHost {
+  /** The parsed provider config (read once per run, when a layer first needs a provider). */
+  config(): KeyProviderConfig;
+  /** The timeout setting as the environment gives it, unparsed. */
+  timeoutSetting(): string | undefined;
+  runCommand(command: { path: string; args: readonly string[] }, request: Buffer, timeoutMs: number): Promise<CommandOutcome>;
+  http2UnaryExchange(request: Http2UnaryRequest): Promise<Http2Outcome>;
 }
 
 /**
@@ -33,26 +45,26 @@ function keyProviderConfig(): KeyProviderConfig {
  * sends every decryption parameter, which would hand the node's private keys
  * and passwords to an external program; a provider has no use for them.
  */
-export function keyProviderScheme(providerName: string): KeyWrapScheme {
+export function keyProviderScheme(providerName: string, host: KeyProviderHost): KeyWrapScheme {
   return {
     name: `provider.${providerName}`,
 
-    missingKeys() {
-      const config = keyProviderConfig();
+    checkKeys() {
+      const config = host.config();
       const notConfigured = `key provider ${quoteUntrusted(providerName)} is not configured`;
-      if (config.path === null) return `${notConfigured}: ${KEYPROVIDER_CONFIG_VARIABLE} is not set`;
-      if (!config.found) return `${notConfigured}: ${config.path} does not exist`;
-      if (!config.providers.has(providerName)) return `${notConfigured} in ${config.path} (it configures ${listNames([...config.providers.keys()])})`;
-      return null;
+      if (config.path === null) return cannotTry(`${notConfigured}: ${KEYPROVIDER_CONFIG_VARIABLE} is not set`);
+      if (!config.found) return cannotTry(`${notConfigured}: ${config.path} does not exist`);
+      if (!config.providers.has(providerName)) return cannotTry(`${notConfigured} in ${config.path} (it configures ${listNames([...config.providers.keys()])})`);
+      return CAN_TRY;
     },
 
     async unwrap(items, keys) {
-      const config = keyProviderConfig();
+      const config = host.config();
       const endpoint = config.providers.get(providerName)!;
       if (endpoint.kind === 'invalid') {
         throw new KeyProviderConfigError(`key-provider config ${config.path}: ${endpoint.reason}`, FIX_CONFIG_HINT);
       }
-      const call = await providerCall(endpoint, parseKeyProviderTimeout(readKeyProviderTimeoutSetting()));
+      const call = providerCall(host, endpoint, parseKeyProviderTimeout(host.timeoutSetting()));
       const ownParameter = keys.keyProviderParameters.get(providerName);
       const parameters = new Map(ownParameter === undefined ? [] : [[providerName, ownParameter]]);
       const failures: string[] = [];
@@ -75,19 +87,17 @@ export function keyProviderScheme(providerName: string): KeyWrapScheme {
   };
 }
 
-/** The transport is loaded only for the kind of provider in use: node:http2 only for gRPC. */
-async function providerCall(endpoint: RunnableEndpoint, timeoutMs: number): Promise<ProviderCall> {
+/** One request to the provider, through the host's transport for its kind. */
+function providerCall(host: KeyProviderHost, endpoint: RunnableEndpoint, timeoutMs: number): ProviderCall {
   switch (endpoint.kind) {
     case 'cmd': {
-      const { runProviderCommand } = await import('../platform/key-provider-command.ts');
-      return async (request) => interpretCommandOutcome(await runProviderCommand(endpoint, request, timeoutMs), timeoutMs);
+      return async (request) => interpretCommandOutcome(await host.runCommand(endpoint, request, timeoutMs), timeoutMs);
     }
     case 'grpc': {
       const target = parseGrpcAddress(endpoint.address);
-      const { http2UnaryExchange } = await import('../platform/key-provider-http2.ts');
       return async (request) =>
         interpretUnaryOutcome(
-          await http2UnaryExchange({
+          await host.http2UnaryExchange({
             endpoint: target,
             tls: endpoint.tls,
             headers: unaryRequestHeaders(timeoutMs),

@@ -4,7 +4,7 @@ import { openWith, recipientsOf } from './pgp/message.ts';
 import { failureKind, failureReason, type UnwrapOutcome } from './pgp/reasons.ts';
 import { candidatesFor, formatKeyId } from './pgp/selection.ts';
 import { unlockPackets } from './pgp/unlock.ts';
-import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 /**
  * OpenPGP (gpg) wrapped keys: each item is a binary message whose literal
@@ -14,8 +14,8 @@ import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
 export const pgpScheme: KeyWrapScheme = {
   name: 'pgp',
 
-  missingKeys(keys) {
-    return keys.gpgSecretKeys.length === 0 ? 'no OpenPGP secret keys supplied' : null;
+  checkKeys(keys) {
+    return keys.gpgSecretKeys.length === 0 ? cannotTry('no OpenPGP secret keys supplied') : CAN_TRY;
   },
 
   async unwrap(items, keys) {

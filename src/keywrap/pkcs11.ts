@@ -1,14 +1,13 @@
 import { constants, privateDecrypt, type KeyObject } from 'node:crypto';
 import type { DecryptionKeys, SuppliedBytes } from '../keys/decryption-keys.ts';
-import { systemPkcs11Host } from '../platform/pkcs11-host.ts';
 import { parseItem, type OaepRecipient } from './pkcs11/blob.ts';
 import { chooseModulePolicy, Pkcs11ConfigError, type ModulePolicy } from './pkcs11/config.ts';
 import { BindingUnavailableError, PinSourceError, type Pkcs11Host } from './pkcs11/host.ts';
-import { parsePkcs11KeyFile, Pkcs11KeyFileError } from './pkcs11/key-file.ts';
+import { parsePkcs11KeyFile, Pkcs11KeyFileError } from '../keys/pkcs11-key-file.ts';
 import { findModule, ModuleLookupError } from './pkcs11/module-lookup.ts';
 import { decryptOnToken, TokenKeyFailure } from './pkcs11/token.ts';
-import { redactPin, type Pkcs11Uri } from './pkcs11/uri.ts';
-import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
+import { redactPin, type Pkcs11Uri } from '../keys/pkcs11-uri.ts';
+import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 const NO_KEY_FILE = 'no PKCS#11 key file supplied';
 
@@ -25,8 +24,8 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
   return {
     name: 'pkcs11',
 
-    missingKeys(keys) {
-      return keys.pkcs11Yamls.length > 0 || rsaKeysOf(keys).length > 0 ? null : NO_KEY_FILE;
+    checkKeys(keys) {
+      return keys.pkcs11Yamls.length > 0 || rsaKeysOf(keys).length > 0 ? CAN_TRY : cannotTry(NO_KEY_FILE);
     },
 
     async unwrap(items, keys) {
@@ -79,8 +78,6 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
     },
   };
 }
-
-export const pkcs11Scheme: KeyWrapScheme = pkcs11SchemeWith(systemPkcs11Host);
 
 function rsaKeysOf(keys: DecryptionKeys): KeyObject[] {
   return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType === 'rsa').map((entry) => entry.key);

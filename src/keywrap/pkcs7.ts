@@ -12,7 +12,7 @@ import {
   rsaPrivateKeys,
   type RecipientCertificate,
 } from './pkcs7/recipient-selection.ts';
-import { UnwrapFailure, type KeyWrapScheme, type UnwrapFailureKind } from './scheme.ts';
+import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme, type UnwrapFailureKind } from './scheme.ts';
 
 /**
  * PKCS#7 / CMS: each item is a ContentInfo holding EnvelopedData (ocicrypt's
@@ -24,9 +24,9 @@ import { UnwrapFailure, type KeyWrapScheme, type UnwrapFailureKind } from './sch
 export const pkcs7Scheme: KeyWrapScheme = {
   name: 'pkcs7',
 
-  missingKeys(keys) {
-    if (rsaPrivateKeys(keys).length > 0) return null;
-    return keys.certificates.length > 0 ? 'no RSA private key supplied (a certificate alone cannot decrypt)' : 'no RSA private key supplied';
+  checkKeys(keys) {
+    if (rsaPrivateKeys(keys).length > 0) return CAN_TRY;
+    return cannotTry(keys.certificates.length > 0 ? 'no RSA private key supplied (a certificate alone cannot decrypt)' : 'no RSA private key supplied');
   },
 
   async unwrap(items, keys) {

@@ -9,11 +9,11 @@ export interface KeyWrapScheme {
   /** The annotation suffix: "jwe", "pgp", "pkcs7", "pkcs11", "provider.<name>". */
   readonly name: string;
   /**
-   * Null when the supplied keys give this scheme something to try; otherwise
+   * Whether the supplied keys give this scheme something to try; when not,
    * what the operator would have to supply (this drives the "no key supplied"
    * versus "no key fits" distinction).
    */
-  missingKeys(keys: DecryptionKeys): string | null;
+  checkKeys(keys: DecryptionKeys): KeyCheck;
   /** Resolves to the private options JSON, or rejects with UnwrapFailure saying why no key fitted. */
   unwrap(items: readonly Buffer[], keys: DecryptionKeys): Promise<Buffer>;
   /**
@@ -29,6 +29,14 @@ export interface KeyWrapScheme {
    * user IDs, or a PKCS#11 URI without its PIN. One line per key.
    */
   describeKeyMaterial?(material: SuppliedBytes): Promise<string[]>;
+}
+
+export type KeyCheck = { canTry: true } | { canTry: false; missing: string };
+
+export const CAN_TRY: KeyCheck = { canTry: true };
+
+export function cannotTry(missing: string): KeyCheck {
+  return { canTry: false, missing };
 }
 
 /**

@@ -4,17 +4,7 @@ import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHead
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext } from 'node:tls';
 import type { GrpcTlsSettings } from '../keywrap/key-provider/config.ts';
-import type { GrpcEndpoint, Http2Outcome } from '../keywrap/key-provider/grpc.ts';
-
-export interface Http2UnaryRequest {
-  endpoint: GrpcEndpoint;
-  /** null: plaintext HTTP/2 (h2c), as grpc-go's insecure credentials. */
-  tls: GrpcTlsSettings | null;
-  headers: Record<string, string>;
-  body: Buffer;
-  timeoutMs: number;
-  maxReplyBytes: number;
-}
+import type { Http2Outcome, Http2UnaryRequest } from '../keywrap/key-provider/grpc.ts';
 
 type TlsFileProblem = Extract<Http2Outcome, { kind: 'tls-file-unreadable' | 'tls-file-invalid' }>;
 

@@ -55,7 +55,7 @@ function loadEmbeddedAddon(): Pkcs11jsExports {
   try {
     addon = getRawAsset(PKCS11_ADDON_ASSET);
   } catch {
-    throw new BindingUnavailableError('this ctd-decoder was built without the pkcs11js addon (see README "PKCS#11")');
+    throw new BindingUnavailableError('this ctd-decoder was built without the pkcs11js addon (see docs/pkcs11.md)');
   }
   let directory: string;
   try {

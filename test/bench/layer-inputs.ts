@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unwrapLayer } from '../../src/decrypt-layer.ts';
+import { unwrapLayerKey } from '../../src/decode/unwrap-layer-key.ts';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { decodePayload } from '../../src/payload/payload.ts';
 import { readKeysDirectory } from '../../src/platform/keys-directory.ts';
@@ -24,5 +24,5 @@ writeFileSync(join(layerDir, 'payload.bin'), payloadBytes);
 
 const payload = decodePayload(payloadBytes);
 const keys = assembleDecryptionKeys(readKeysDirectory(keysDir).files, payload.parameters);
-const options = await unwrapLayer(payload.descriptor, keys);
+const options = await unwrapLayerKey(payload.descriptor, keys);
 console.log([options.symmetricKey, options.nonce, options.hmac].map((bytes) => bytes.toString('hex')).join(' '));

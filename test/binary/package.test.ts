@@ -121,6 +121,6 @@ describe('make install layout (packaging/install-files.sh)', () => {
     assert.deepEqual(readdirSync(destination), ['opt']);
     assert.equal(statSync(join(destination, 'opt', 'ctd', 'bin', 'ctd-decoder')).mode & 0o777, 0o755);
     assert.ok(existsSync(join(destination, 'opt', 'ctd', 'share', 'man', 'man1', 'ctd-decoder.1')));
-    assert.deepEqual(readdirSync(join(destination, 'opt', 'ctd', 'share', 'doc', 'ctd-decoder')).sort(), ['LICENSE', 'README.md', 'THIRD-PARTY-NOTICES', 'examples']);
+    assert.deepEqual(readdirSync(join(destination, 'opt', 'ctd', 'share', 'doc', 'ctd-decoder')).sort(), ['LICENSE', 'README.md', 'THIRD-PARTY-NOTICES', 'docs', 'examples']);
   });
 });

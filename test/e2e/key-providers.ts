@@ -4,7 +4,7 @@
 // JSON format in whatever file the test names: for the decoder inside
 // containerd that is the file the stream processors' env
 // OCICRYPT_KEYPROVIDER_CONFIG names (Containerd.keyProviderConfig), and skopeo
-// 1.18 encrypts through the same file (README "Key providers", end to end).
+// 1.18 encrypts through the same file (docs/key-providers.md, end to end).
 //
 //   command  `node test/key-provider/command-provider.ts --record FILE`, run
 //            by the decoder (no shell) on the repository's Node 24.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDecodeArguments } from '../../src/cli/args.ts';
+import { parseDecodeArguments } from '../../src/decode/decode-arguments.ts';
 import { UsageError } from '../../src/errors.ts';
 
 describe('command line, as Go\'s flag package reads it', () => {
@@ -23,4 +23,19 @@ describe('command line, as Go\'s flag package reads it', () => {
   for (const argv of [['--decryption-keys-path'], ['--nope'], ['stray'], ['--help=maybe'], ['--', 'x']]) {
     it(`rejects ${argv.join(' ')}`, () => assert.throws(() => parseDecodeArguments(argv), UsageError));
   }
+});
+
+describe('coded errors', () => {
+  it('are named with their code, as Node names its own, whatever the bundler calls the class', () => {
+    const error = (() => {
+      try {
+        parseDecodeArguments(['--nope']);
+      } catch (thrown) {
+        return thrown as Error;
+      }
+      throw new Error('no usage error');
+    })();
+    assert.equal(error.name, 'DecoderError [ERR_USAGE]');
+    assert.match(String(error), /^DecoderError \[ERR_USAGE\]: unknown flag "--nope"$/);
+  });
 });

@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseContainerdVersion } from '../../src/containerd/version.ts';
-import { diagnose, type DoctorProbe, type FileFacts, type Finding } from '../../src/doctor/diagnose.ts';
-import type { KeyInventoryEntry } from '../../src/keys/key-inventory.ts';
+import { parseContainerdVersion } from '../../src/operator/containerd/version.ts';
+import { diagnose, type DoctorProbe, type FileFacts, type Finding } from '../../src/operator/doctor/diagnose.ts';
+import type { KeyInventoryEntry } from '../../src/operator/key-inventory.ts';
 
 const DECODER = '/usr/local/bin/ctd-decoder';
 const KEYS = '/etc/containerd/ocicrypt/keys';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { layerCipherOptions, parsePublicOptions } from '../../src/blockcipher/options.ts';
-import { unwrapLayer } from '../../src/decrypt-layer.ts';
+import { unwrapLayerKey } from '../../src/decode/unwrap-layer-key.ts';
 import { DecoderError } from '../../src/errors.ts';
 import { classifyKeyFile } from '../../src/keys/classify.ts';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
@@ -112,7 +112,7 @@ describe('hostile input never escapes as an uncoded error', () => {
       fc.asyncProperty(annotationValue, fc.option(annotationValue), fc.constantFrom('jwe', 'pgp', 'pkcs7', 'unknown'), async (wrapped, pubopts, scheme) => {
         const annotations = new Map([[`org.opencontainers.image.enc.keys.${scheme}`, wrapped]]);
         if (pubopts !== null) annotations.set('org.opencontainers.image.enc.pubopts', pubopts);
-        await onlyCodedErrors(() => unwrapLayer({ mediaType: '', digest: '', size: 0, annotations }, keys));
+        await onlyCodedErrors(() => unwrapLayerKey({ mediaType: '', digest: '', size: 0, annotations }, keys));
       }),
       { ...settings, numRuns: Math.ceil(RUNS / 3) },
     );
@@ -132,7 +132,7 @@ describe('hostile input never escapes as an uncoded error', () => {
             [`org.opencontainers.image.enc.keys.${scheme}`, bytes.toString('base64')],
             ['org.opencontainers.image.enc.pubopts', annotations['org.opencontainers.image.enc.pubopts']!],
           ]);
-          await onlyCodedErrors(() => unwrapLayer({ mediaType: '', digest: '', size: 0, annotations: mutatedAnnotations }, schemeKeys));
+          await onlyCodedErrors(() => unwrapLayerKey({ mediaType: '', digest: '', size: 0, annotations: mutatedAnnotations }, schemeKeys));
         }),
         { ...settings, numRuns: Math.ceil(runs) },
       );

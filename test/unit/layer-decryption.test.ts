@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { HELD_BACK_BYTES, LayerDecryption } from '../../src/blockcipher/layer-decryption.ts';
+import { HELD_BACK_BYTES, LayerDecryption } from '../../src/blockcipher/layer-decrypt.ts';
 import { IntegrityError } from '../../src/errors.ts';
 import { encryptLayer } from '../support/layer-cipher.ts';
 

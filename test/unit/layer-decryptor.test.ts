@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { HELD_BACK_BYTES } from '../../src/blockcipher/layer-decryption.ts';
-import { LayerDecryptor } from '../../src/blockcipher/layer-decryptor.ts';
+import { HELD_BACK_BYTES } from '../../src/blockcipher/layer-decrypt.ts';
+import { LayerDecryptor } from '../../src/operator/oci/layer-decrypt-transform.ts';
 import { IntegrityError } from '../../src/errors.ts';
 import { encryptLayer } from '../support/layer-cipher.ts';
 

@@ -138,8 +138,8 @@ describe('unlocking', () => {
 
 describe('pgp scheme', () => {
   it('reports missing keys only when no gpg keyring was supplied', () => {
-    assert.equal(pgpScheme.missingKeys(keysWith()), 'no OpenPGP secret keys supplied');
-    assert.equal(pgpScheme.missingKeys(keysWith(supplied('alice.pub.gpg'))), null);
+    assert.deepEqual(pgpScheme.checkKeys(keysWith()), { canTry: false, missing: 'no OpenPGP secret keys supplied' });
+    assert.deepEqual(pgpScheme.checkKeys(keysWith(supplied('alice.pub.gpg'))), { canTry: true });
   });
 
   it('unwraps to the private options JSON', async () => {

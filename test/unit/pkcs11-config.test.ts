@@ -11,7 +11,7 @@ import {
   type ModulePolicy,
 } from '../../src/keywrap/pkcs11/config.ts';
 import { findModule, isAllowedModule, ModuleLookupError, type ModuleFiles } from '../../src/keywrap/pkcs11/module-lookup.ts';
-import { parsePkcs11Uri } from '../../src/keywrap/pkcs11/uri.ts';
+import { parsePkcs11Uri } from '../../src/keys/pkcs11-uri.ts';
 import { readLocalConfig, withEnvironment } from '../../src/platform/pkcs11-host.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
 

@@ -248,9 +248,9 @@ describe('pkcs11 scheme', () => {
 
   it('missing keys: needs a key file or an RSA private key', () => {
     const scheme = pkcs11SchemeWith(host(noBinding));
-    assert.equal(scheme.missingKeys(keys({})), 'no PKCS#11 key file supplied');
-    assert.equal(scheme.missingKeys(keys({ pkcs11Yamls: [yaml(KEY_FILE)] })), null);
-    assert.equal(scheme.missingKeys(keys({ privateKeys: [softKey] })), null);
+    assert.deepEqual(scheme.checkKeys(keys({})), { canTry: false, missing: 'no PKCS#11 key file supplied' });
+    assert.deepEqual(scheme.checkKeys(keys({ pkcs11Yamls: [yaml(KEY_FILE)] })), { canTry: true });
+    assert.deepEqual(scheme.checkKeys(keys({ privateKeys: [softKey] })), { canTry: true });
   });
 
   it('describes recipients and key files without the PIN', async () => {

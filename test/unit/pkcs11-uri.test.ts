@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePkcs11Uri, Pkcs11UriError, redactPin } from '../../src/keywrap/pkcs11/uri.ts';
+import { parsePkcs11Uri, Pkcs11UriError, redactPin } from '../../src/keys/pkcs11-uri.ts';
 
 describe('PKCS#11 URI (RFC 7512)', () => {
   it("reads ocicrypt's documented example, percent-decoding every value", () => {

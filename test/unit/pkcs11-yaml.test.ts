@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePkcs11KeyFile, Pkcs11KeyFileError } from '../../src/keywrap/pkcs11/key-file.ts';
-import { parseYaml, YamlError, type YamlValue } from '../../src/keywrap/pkcs11/yaml.ts';
+import { parsePkcs11KeyFile, Pkcs11KeyFileError } from '../../src/keys/pkcs11-key-file.ts';
+import { parseYaml, YamlError, type YamlValue } from '../../src/encoding/yaml.ts';
 
 /** Maps as plain objects, for deepEqual. */
 function plain(value: YamlValue): unknown {

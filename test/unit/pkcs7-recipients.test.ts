@@ -113,10 +113,10 @@ describe('pkcs7 scheme', () => {
   });
 
   it('says what is missing when no RSA private key is supplied', () => {
-    assert.equal(pkcs7Scheme.missingKeys(keysOf([])), 'no RSA private key supplied');
-    assert.equal(pkcs7Scheme.missingKeys(keysOf(['ec256.key.pem'])), 'no RSA private key supplied');
-    assert.equal(pkcs7Scheme.missingKeys(keysOf(['rsa2048.cert.pem'])), 'no RSA private key supplied (a certificate alone cannot decrypt)');
-    assert.equal(pkcs7Scheme.missingKeys(keysOf(['wrong-rsa2048.key.pem'])), null);
+    assert.deepEqual(pkcs7Scheme.checkKeys(keysOf([])), { canTry: false, missing: 'no RSA private key supplied' });
+    assert.deepEqual(pkcs7Scheme.checkKeys(keysOf(['ec256.key.pem'])), { canTry: false, missing: 'no RSA private key supplied' });
+    assert.deepEqual(pkcs7Scheme.checkKeys(keysOf(['rsa2048.cert.pem'])), { canTry: false, missing: 'no RSA private key supplied (a certificate alone cannot decrypt)' });
+    assert.deepEqual(pkcs7Scheme.checkKeys(keysOf(['wrong-rsa2048.key.pem'])), { canTry: true });
   });
 
   it('explains failures in one line without key material', async () => {

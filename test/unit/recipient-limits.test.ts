@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { jweScheme } from '../../src/keywrap/jwe.ts';
-import { pkcs11Scheme } from '../../src/keywrap/pkcs11.ts';
+import { pkcs11SchemeWith } from '../../src/keywrap/pkcs11.ts';
 import { MAX_RECIPIENTS_PER_ITEM, UnwrapFailure } from '../../src/keywrap/scheme.ts';
+import { systemPkcs11Host } from '../../src/platform/pkcs11-host.ts';
 import { fixtureKey, loadLayerCase } from '../support/fixtures.ts';
+
+const pkcs11Scheme = pkcs11SchemeWith(systemPkcs11Host);
 
 const keys = assembleDecryptionKeys([{ path: 'k', bytes: fixtureKey('jwe', 'rsa2048.pkcs8.pem') }], new Map());
 

@@ -4,12 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_ERROR_LINE, errorLine } from '../../src/cli/report.ts';
+import { MAX_ERROR_LINE, errorLine } from '../../src/decode/error-line.ts';
 import { GoJsonError, bytesMapField } from '../../src/encoding/go-json.ts';
 import { printable, quoteUntrusted } from '../../src/encoding/untrusted-text.ts';
 import { AnnotationError, ImageError } from '../../src/errors.ts';
 import { keyProviderScheme } from '../../src/keywrap/key-provider.ts';
-import { parseDescriptor } from '../../src/oci/image.ts';
+import { parseDescriptor } from '../../src/operator/oci/image.ts';
+import { systemKeyProviderHost } from '../../src/platform/key-provider-host.ts';
 
 const HOSTILE = 'x\u001b[2J\u001b[31mFAKE\r\nctd-decoder: forged line\u009b31m\u007f\u2028\u2029';
 /** What may never reach a terminal or a log line as it is. */
@@ -59,9 +60,10 @@ describe('the error line', () => {
 
 describe('image text in messages is quoted', () => {
   it('a key provider named by the annotation key', () => {
-    const reason = keyProviderScheme('x\u001b[2J\u001b[31mFAKE').missingKeys({} as never);
-    assert.ok(reason?.startsWith('key provider "x\\u001b[2J\\u001b[31mFAKE" is not configured'), reason ?? 'null');
-    assert.ok(keyProviderScheme('p'.repeat(10_000)).missingKeys({} as never)!.length < 200);
+    const hostile = keyProviderScheme('x\u001b[2J\u001b[31mFAKE', systemKeyProviderHost()).checkKeys({} as never);
+    assert.ok(!hostile.canTry && hostile.missing.startsWith('key provider "x\\u001b[2J\\u001b[31mFAKE" is not configured'), JSON.stringify(hostile));
+    const long = keyProviderScheme('p'.repeat(10_000), systemKeyProviderHost()).checkKeys({} as never);
+    assert.ok(!long.canTry && long.missing.length < 200);
   });
 
   it('a cipheroptions key of the layer options', () => {

@@ -9,7 +9,7 @@ export const KEYPROVIDER_TIMEOUT_VARIABLE = 'CTD_DECODER_KEYPROVIDER_TIMEOUT_MS'
 export const DEFAULT_KEYPROVIDER_TIMEOUT_MS = 30_000;
 const MAX_KEYPROVIDER_TIMEOUT_MS = 3_600_000;
 
-export const FIX_CONFIG_HINT = `fix the file named by ${KEYPROVIDER_CONFIG_VARIABLE} (format: README "Key providers")`;
+export const FIX_CONFIG_HINT = `fix the file named by ${KEYPROVIDER_CONFIG_VARIABLE} (format: docs/key-providers.md)`;
 
 
 /** What the platform found at OCICRYPT_KEYPROVIDER_CONFIG. */

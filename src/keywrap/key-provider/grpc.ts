@@ -1,6 +1,7 @@
 import { ProtobufError, encodeLengthDelimited, lengthDelimitedFields } from '../../encoding/protobuf.ts';
 import { KeyProviderConfigError } from '../../errors.ts';
 import { printable, quoteUntrusted } from '../../encoding/untrusted-text.ts';
+import type { GrpcTlsSettings } from './config.ts';
 import type { ProviderCallResult } from './protocol.ts';
 
 /**
@@ -60,6 +61,17 @@ export function encodeUnaryRequest(json: Buffer): Buffer {
   const prefix = Buffer.alloc(5);
   prefix.writeUInt32BE(protobuf.length, 1);
   return Buffer.concat([prefix, protobuf]);
+}
+
+/** One unary call as the platform's HTTP/2 client makes it. */
+export interface Http2UnaryRequest {
+  endpoint: GrpcEndpoint;
+  /** null: plaintext HTTP/2 (h2c), as grpc-go's insecure credentials. */
+  tls: GrpcTlsSettings | null;
+  headers: Record<string, string>;
+  body: Buffer;
+  timeoutMs: number;
+  maxReplyBytes: number;
 }
 
 export type Http2Fields = Readonly<Record<string, string | string[] | number | undefined>>;

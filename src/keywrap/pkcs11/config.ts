@@ -1,4 +1,4 @@
-import { isMapping, parseYaml, YamlError, type YamlValue } from './yaml.ts';
+import { isMapping, parseYaml, YamlError, type YamlValue } from '../../encoding/yaml.ts';
 
 /**
  * Which PKCS#11 modules may be loaded, as ocicrypt configures it: a YAML

@@ -1,6 +1,6 @@
 import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import type { ModulePolicy } from './config.ts';
-import type { Pkcs11Uri } from './uri.ts';
+import type { Pkcs11Uri } from '../../keys/pkcs11-uri.ts';
 
 /** The filesystem as module lookup needs it (the platform implements it). */
 export interface ModuleFiles {

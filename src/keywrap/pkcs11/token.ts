@@ -1,6 +1,6 @@
 import { printable, quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import type { OaepRecipient } from './blob.ts';
-import type { TokenSelector } from './uri.ts';
+import type { TokenSelector } from '../../keys/pkcs11-uri.ts';
 
 /**
  * The part of a PKCS#11 module's API this decoder calls, as pkcs11js's N-API

@@ -19,6 +19,13 @@ export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 /** Comma-separated items in one wrapped-key annotation. */
 export const MAX_WRAPPED_ITEMS = 64;
 
+/**
+ * Bytes of one decoded wrapped-key item. The largest real ones, 64 RSA-4096
+ * recipients in one JWE, PKCS#7 or OpenPGP item, are about 50 KiB; every try
+ * of a key re-reads its item's headers, so this bounds that work too.
+ */
+export const MAX_WRAPPED_ITEM_BYTES = 256 * 1024;
+
 /** Recipients in one wrapped-key item (JWE recipients, PKCS#7 RecipientInfos, OpenPGP PKESKs, PKCS#11 blobs). */
 export const MAX_RECIPIENTS_PER_ITEM = 64;
 

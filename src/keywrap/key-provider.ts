@@ -12,6 +12,7 @@ import {
 } from './key-provider/config.ts';
 import { MAX_GRPC_REPLY_BYTES, encodeUnaryRequest, interpretUnaryOutcome, parseGrpcAddress, unaryRequestHeaders } from './key-provider/grpc.ts';
 import { KeyProviderReplyError, keyUnwrapRequest, optsDataFromReply, type ProviderCallResult } from './key-provider/protocol.ts';
+import { OperationBudget } from './operation-budget.ts';
 import { UnwrapFailure, type KeyWrapScheme } from './scheme.ts';
 
 type ProviderCall = (request: Buffer) => Promise<ProviderCallResult>;
@@ -46,7 +47,7 @@ export function keyProviderScheme(providerName: string): KeyWrapScheme {
       return null;
     },
 
-    async unwrap(items, keys) {
+    async unwrap(items, keys, budget = new OperationBudget()) {
       const config = keyProviderConfig();
       const endpoint = config.providers.get(providerName)!;
       if (endpoint.kind === 'invalid') {
@@ -57,6 +58,7 @@ export function keyProviderScheme(providerName: string): KeyWrapScheme {
       const parameters = new Map(ownParameter === undefined ? [] : [[providerName, ownParameter]]);
       const failures: string[] = [];
       for (const item of items) {
+        budget.spend('provider');
         const result = await call(keyUnwrapRequest(parameters, item));
         if ('reply' in result) {
           try {

@@ -8,7 +8,9 @@ import { pkcs11SchemeWith } from '../../src/keywrap/pkcs11.ts';
 import { oaepHashOf } from '../../src/keywrap/pkcs11/oaep.ts';
 import { BindingUnavailableError, type Pkcs11Host } from '../../src/keywrap/pkcs11/host.ts';
 import { CK, decryptOnToken, TokenKeyFailure, type Pkcs11Binding, type Pkcs11Functions, type TokenKey } from '../../src/keywrap/pkcs11/token.ts';
+import { OperationBudget, OperationLimitReached } from '../../src/keywrap/operation-budget.ts';
 import { UnwrapFailure } from '../../src/keywrap/scheme.ts';
+import { MAX_TOKEN_OPERATIONS_PER_LAYER } from '../../src/limits.ts';
 import { withEnvironment } from '../../src/platform/pkcs11-host.ts';
 
 const PIN = 'token-pin-9513';
@@ -172,6 +174,15 @@ describe('decryption on a token (fake module)', () => {
     for (const recipient of [foreign, short, corrupt]) assert.throws(() => decryptOnToken(binding, tokenKey(), [recipient]), expected);
     assert.deepEqual(outputLengths, [256, 256, 256], 'the output buffer is the modulus, not the ciphertext, long');
     assert.deepEqual(calls.slice(-2), ['C_Finalize', 'close']);
+  });
+
+  it(`stops after ${MAX_TOKEN_OPERATIONS_PER_LAYER} C_Decrypt calls per layer (issue 12: 64 x 64 recipients made 4,096)`, () => {
+    const { binding, outputLengths } = fakeBinding(TOKENS);
+    const foreign = { name: 'item 0 recipient 0', ciphertext: wrap(SOFT_PUBLIC, 'sha1'), hash: oaepHashOf('sha1')! };
+    const budget = new OperationBudget();
+    assert.throws(() => decryptOnToken(binding, tokenKey(), Array(64).fill(foreign), budget), OperationLimitReached);
+    assert.equal(outputLengths.length, MAX_TOKEN_OPERATIONS_PER_LAYER);
+    assert.equal(budget.spent, MAX_TOKEN_OPERATIONS_PER_LAYER);
   });
 
   it('a module that cannot be loaded', () => {

@@ -57,6 +57,14 @@ export class NoMatchingKeyError extends DecoderError {
   readonly code = 'ERR_NO_MATCHING_KEY';
 }
 
+/**
+ * Unwrapping the layer would take more private-key operations, token calls or
+ * key-provider calls than the per-layer limits allow: no real image does.
+ */
+export class WorkLimitError extends DecoderError {
+  readonly code = 'ERR_WORK_LIMIT';
+}
+
 /** The public or private layer options are missing or malformed. */
 export class CipherOptionsError extends DecoderError {
   readonly code = 'ERR_CIPHER_OPTIONS';

@@ -1,15 +1,14 @@
 import { decodeStdBase64 } from '../encoding/base64.ts';
-import { quoteUntrusted } from '../encoding/untrusted-text.ts';
-import { AnnotationError, CipherOptionsError, NoKeySuppliedError, NoMatchingKeyError, NotEncryptedError } from '../errors.ts';
+import { printable, quoteUntrusted } from '../encoding/untrusted-text.ts';
+import { AnnotationError, CipherOptionsError, DecoderError, NoKeySuppliedError, NoMatchingKeyError, NotEncryptedError, WorkLimitError } from '../errors.ts';
 import { PASSWORD_FILE_SUFFIX, type DecryptionKeys, type UnusableKey } from '../keys/decryption-keys.ts';
-import { layerCipherOptions, parsePublicOptions, type LayerCipherOptions } from '../blockcipher/options.ts';
+import { layerCipherOptions, parsePublicOptions, type LayerCipherOptions, type PublicOptions } from '../blockcipher/options.ts';
+import { MAX_WRAPPED_ITEM_BYTES, MAX_WRAPPED_ITEMS } from '../limits.ts';
 import { PUBLIC_OPTIONS_ANNOTATION, isKeyProviderScheme } from '../keywrap/annotations.ts';
-import { wrappedKeysOf } from './scheme-registry.ts';
+import { OperationBudget, OperationLimitReached } from '../keywrap/operation-budget.ts';
+import { wrappedKeysOf, type WrappedKeys } from './scheme-registry.ts';
 import { UnwrapFailure } from '../keywrap/scheme.ts';
 import type { LayerDescriptor } from '../payload/payload.ts';
-
-/** More wrapped-key items than any encryptor writes: a hostile image trying to make us work. */
-const MAX_WRAPPED_ITEMS = 64;
 
 const CONFIGURE_PROVIDER_HINT =
   'configure the key provider named above in the file OCICRYPT_KEYPROVIDER_CONFIG names (set in the stream processor\'s env in containerd\'s config)';
@@ -19,6 +18,8 @@ const GIVE_PASSWORD_HINT =
   `a key above is locked: give its password in NAME${PASSWORD_FILE_SUFFIX} beside the key file NAME in the keys directory, ` +
   'or in the payload\'s privkeys-passwords / gpg-privatekeys-passwords';
 const CORRUPT_HINT = 'the image\'s wrapped keys are corrupt; re-encrypt or re-push it';
+const WORK_LIMIT_HINT =
+  'no real image needs this much: the image is malformed or hostile; re-encrypt it for fewer recipients, or remove keys that cannot open it from the keys directory';
 
 /**
  * Finds the layer key: tries each scheme the layer is wrapped with, in
@@ -40,12 +41,26 @@ export async function unwrapLayerKey(descriptor: LayerDescriptor, keys: Decrypti
     );
   }
   const publicOptions = parsePublicOptions(decodeAnnotation(descriptor, PUBLIC_OPTIONS_ANNOTATION));
+  return unwrapFromSchemes(wrapped, publicOptions, keys);
+}
 
+/**
+ * The scheme loop of unwrapLayerKey. Whatever goes wrong inside one scheme, an
+ * unforeseen exception included, is that scheme's failure and the next
+ * scheme is still tried; only coded errors (an unusable key-provider config)
+ * end the layer at once. Every scheme spends from one budget of private-key
+ * operations (OperationBudget): a scheme stopped by one of its limits
+ * (token or provider calls) leaves the others free to try, and when none
+ * opens the layer it fails with ERR_WORK_LIMIT.
+ */
+export async function unwrapFromSchemes(wrapped: readonly WrappedKeys[], publicOptions: PublicOptions, keys: DecryptionKeys): Promise<LayerCipherOptions> {
   const missing: string[] = [];
   const failed: string[] = [];
   const malformed: string[] = [];
+  const limited: string[] = [];
   let untried = 0;
   let lockedKeys = keys.unusable.some(isLockedKey);
+  const budget = new OperationBudget();
   for (const entry of wrapped) {
     const scheme = await entry.load();
     const keyCheck = scheme.checkKeys(keys);
@@ -56,9 +71,17 @@ export async function unwrapLayerKey(descriptor: LayerDescriptor, keys: Decrypti
     }
     let privateOptions: Buffer;
     try {
-      privateOptions = await scheme.unwrap(decodeItems(entry.value), keys);
+      privateOptions = await scheme.unwrap(decodeItems(entry.value), keys, budget);
     } catch (error) {
-      if (!(error instanceof UnwrapFailure)) throw error;
+      if (error instanceof OperationLimitReached) {
+        limited.push(`${entry.scheme}: ${error.message}`);
+        continue;
+      }
+      if (error instanceof DecoderError) throw error;
+      if (!(error instanceof UnwrapFailure)) {
+        malformed.push(`${entry.scheme}: failed on this input (${printable(String(error), 120)})`);
+        continue;
+      }
       const reasons = { 'no-usable-key': missing, 'no-key-fits': failed, 'malformed-items': malformed }[error.kind];
       reasons.push(`${entry.scheme}: ${error.message}`);
       lockedKeys ||= error.lockedKeys;
@@ -73,6 +96,9 @@ export async function unwrapLayerKey(descriptor: LayerDescriptor, keys: Decrypti
   }
   const skipped = keys.unusable.length > 0 ? `; skipped ${keys.unusable.length}: ${summariseUnusable(keys)}` : '';
   const onlyKeyProviders = wrapped.every((entry) => isKeyProviderScheme(entry.scheme));
+  if (limited.length > 0) {
+    throw new WorkLimitError(`unwrapping this layer needs more work than allowed (${[...limited, ...failed, ...malformed, ...missing].join('; ')})`, WORK_LIMIT_HINT);
+  }
   if (failed.length > 0) {
     throw new NoMatchingKeyError(
       `keys were supplied but none unwraps this layer (${[...failed, ...malformed, ...missing].join('; ')}${skipped})`,
@@ -115,13 +141,19 @@ export function decodeAnnotation(descriptor: LayerDescriptor, name: string): Buf
   return bytes;
 }
 
-/** The base64 items of a wrapped-key annotation; UnwrapFailure ('malformed-items') when one is not base64 or there are too many. */
+/**
+ * The base64 items of a wrapped-key annotation; UnwrapFailure ('malformed-items')
+ * when one is not base64 or too large, or there are too many.
+ */
 export function decodeItems(value: string): Buffer[] {
-  const items = value.split(',');
-  if (items.length > MAX_WRAPPED_ITEMS) throw new UnwrapFailure(`${items.length} items (limit ${MAX_WRAPPED_ITEMS})`, 'malformed-items');
-  return items.map((item, index) => {
+  // Counted before splitting: 16 MiB of commas would otherwise be 16 million strings.
+  let count = 1;
+  for (let comma = value.indexOf(','); comma !== -1; comma = value.indexOf(',', comma + 1)) count++;
+  if (count > MAX_WRAPPED_ITEMS) throw new UnwrapFailure(`${count} items (limit ${MAX_WRAPPED_ITEMS})`, 'malformed-items');
+  return value.split(',').map((item, index) => {
     const bytes = decodeStdBase64(item);
     if (bytes === null) throw new UnwrapFailure(`item ${index} is not valid base64`, 'malformed-items');
+    if (bytes.length > MAX_WRAPPED_ITEM_BYTES) throw new UnwrapFailure(`item ${index} is ${bytes.length} bytes (limit ${MAX_WRAPPED_ITEM_BYTES})`, 'malformed-items');
     return bytes;
   });
 }

@@ -3,20 +3,30 @@
  * key file) made fit to show. Such text may hold terminal escapes (ESC, or
  * U+009B, the 8-bit CSI) or line breaks (CR, LF, U+2028) that would split the
  * one line containerd shows, forge a second one, or drive the operator's
- * terminal; and it may be of any length.
+ * terminal; bidi controls (U+202E, U+2066) that visually reorder the line
+ * an operator reads in `kubectl describe`; or invisible characters (U+200B,
+ * U+FEFF) that make two different names look the same. And it may be of any
+ * length.
  */
 
-/** Control characters and line and paragraph separators: never shown as they are. */
-const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}]/gu;
-const UNSAFE_OR_SPACE = /[\p{Cc}\p{Zl}\p{Zp}\s]+/gu;
+/**
+ * Never shown as they are: controls (Cc), format characters (Cf: bidi
+ * controls, zero-width characters, BOM, tags), line and paragraph separators
+ * (Zl, Zp), private-use (Co) and unassigned (Cn) code points, whose glyphs
+ * are up to the terminal.
+ */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/gu;
+const UNSAFE_OR_SPACE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\s]+/gu;
 
 /**
  * Quoted and escaped, JSON style, and cut to `max` characters: for text
  * inside a message, where the reader must see where it starts and ends.
  */
 export function quoteUntrusted(text: string, max = 64): string {
-  // JSON.stringify escapes only C0 controls: DEL, the C1 controls and U+2028/U+2029 are escaped here.
-  return JSON.stringify(cut(text, max)).replace(UNSAFE, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // JSON.stringify escapes only C0 controls and lone surrogates: the rest of UNSAFE is escaped here, both halves of an astral one.
+  return JSON.stringify(cut(text, max)).replace(UNSAFE, (character) =>
+    [...Array(character.length).keys()].map((unit) => `\\u${character.charCodeAt(unit).toString(16).padStart(4, '0')}`).join(''),
+  );
 }
 
 /**

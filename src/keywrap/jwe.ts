@@ -1,5 +1,6 @@
-import { compactDecrypt, flattenedDecrypt, generalDecrypt, type DecryptOptions } from 'jose';
+import { compactDecrypt, flattenedDecrypt, type DecryptOptions } from 'jose';
 import type { DecryptionKeys, SuppliedPrivateKey } from '../keys/decryption-keys.ts';
+import { OperationBudget } from './operation-budget.ts';
 import { CAN_TRY, MAX_RECIPIENTS_PER_ITEM, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 /**
@@ -44,15 +45,26 @@ function parseJwe(item: Buffer): ParsedJwe | null {
   return text.split('.').length === 5 ? { form: 'compact', jwe: text } : null;
 }
 
-async function decryptWith(parsed: ParsedJwe, key: SuppliedPrivateKey): Promise<Uint8Array> {
-  switch (parsed.form) {
-    case 'compact':
-      return (await compactDecrypt(parsed.jwe, key.key, DECRYPT_OPTIONS)).plaintext;
-    case 'flattened':
-      return (await flattenedDecrypt(parsed.jwe as never, key.key, DECRYPT_OPTIONS)).plaintext;
-    case 'general':
-      return (await generalDecrypt(parsed.jwe as never, key.key, DECRYPT_OPTIONS)).plaintext;
-  }
+/** One recipient to try a key on: the compact JWE, or a flattened JWE per recipient of a general one. */
+type Attempt = { form: 'compact'; jwe: string } | { form: 'flattened'; jwe: Record<string, unknown> };
+
+/**
+ * A general JWE as one flattened JWE per recipient, as jose's generalDecrypt
+ * tries them: each try is a private-key operation, spent from the layer's budget.
+ */
+function attemptsOf(parsed: ParsedJwe): Attempt[] {
+  if (parsed.form !== 'general') return [parsed as Attempt];
+  const { recipients, ...shared } = parsed.jwe;
+  return (recipients as unknown[]).map((recipient) => {
+    const { header, encrypted_key } = typeof recipient === 'object' && recipient !== null ? (recipient as Record<string, unknown>) : {};
+    return { form: 'flattened', jwe: { ...shared, header, encrypted_key } };
+  });
+}
+
+async function decryptWith(attempt: Attempt, key: SuppliedPrivateKey): Promise<Uint8Array> {
+  return attempt.form === 'compact'
+    ? (await compactDecrypt(attempt.jwe, key.key, DECRYPT_OPTIONS)).plaintext
+    : (await flattenedDecrypt(attempt.jwe as never, key.key, DECRYPT_OPTIONS)).plaintext;
 }
 
 /** The headers that apply to each recipient: protected, shared unprotected, then per-recipient. */
@@ -89,7 +101,7 @@ export const jweScheme: KeyWrapScheme = {
     return usableKeys(keys).length === 0 ? cannotTry('no RSA or EC private key supplied') : CAN_TRY;
   },
 
-  async unwrap(items, keys) {
+  async unwrap(items, keys, budget = new OperationBudget()) {
     const candidates = usableKeys(keys);
     let malformed = 0;
     for (const item of items) {
@@ -98,11 +110,15 @@ export const jweScheme: KeyWrapScheme = {
         malformed++;
         continue;
       }
+      const attempts = attemptsOf(parsed);
       for (const key of candidates) {
-        try {
-          return Buffer.from(await decryptWith(parsed, key));
-        } catch {
-          // This key does not open this item; the next may.
+        for (const attempt of attempts) {
+          budget.spend('private-key');
+          try {
+            return Buffer.from(await decryptWith(attempt, key));
+          } catch {
+            // This key does not open this recipient; the next may.
+          }
         }
       }
     }

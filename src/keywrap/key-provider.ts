@@ -18,6 +18,7 @@ import {
   type Http2UnaryRequest,
 } from './key-provider/grpc.ts';
 import { KeyProviderReplyError, keyUnwrapRequest, optsDataFromReply, type ProviderCallResult } from './key-provider/protocol.ts';
+import { OperationBudget } from './operation-budget.ts';
 import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 type ProviderCall = (request: Buffer) => Promise<ProviderCallResult>;
@@ -58,7 +59,7 @@ export function keyProviderScheme(providerName: string, host: KeyProviderHost): 
       return CAN_TRY;
     },
 
-    async unwrap(items, keys) {
+    async unwrap(items, keys, budget = new OperationBudget()) {
       const config = host.config();
       const endpoint = config.providers.get(providerName)!;
       if (endpoint.kind === 'invalid') {
@@ -69,6 +70,7 @@ export function keyProviderScheme(providerName: string, host: KeyProviderHost): 
       const parameters = new Map(ownParameter === undefined ? [] : [[providerName, ownParameter]]);
       const failures: string[] = [];
       for (const item of items) {
+        budget.spend('provider');
         const result = await call(keyUnwrapRequest(parameters, item));
         if ('reply' in result) {
           try {

@@ -2,8 +2,9 @@ import { describeKeyMaterial, describeRecipients } from './pgp/description.ts';
 import { readSecretKeyrings } from './pgp/keyrings.ts';
 import { openWith, recipientsOf } from './pgp/message.ts';
 import { failureKind, failureReason, type UnwrapOutcome } from './pgp/reasons.ts';
-import { candidatesFor, formatKeyId } from './pgp/selection.ts';
+import { candidatesFor, formatKeyId, recipientsNaming } from './pgp/selection.ts';
 import { unlockPackets } from './pgp/unlock.ts';
+import { OperationBudget } from './operation-budget.ts';
 import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 /**
@@ -18,7 +19,7 @@ export const pgpScheme: KeyWrapScheme = {
     return keys.gpgSecretKeys.length === 0 ? cannotTry('no OpenPGP secret keys supplied') : CAN_TRY;
   },
 
-  async unwrap(items, keys) {
+  async unwrap(items, keys, budget = new OperationBudget()) {
     const { keyrings, unreadable } = await readSecretKeyrings(keys.gpgSecretKeys);
     const outcome: UnwrapOutcome = {
       items: items.length,
@@ -43,6 +44,8 @@ export const pgpScheme: KeyWrapScheme = {
           outcome.attempts.push({ ...attempt, problem });
           continue;
         }
+        // openpgp tries the key on every PKESK packet that names it (or names no key).
+        for (let packet = recipientsNaming(candidate, recipients); packet > 0; packet--) budget.spend('private-key');
         const privateOptions = await openWith(item, candidate.key);
         if (privateOptions !== null) return privateOptions;
         outcome.attempts.push({ ...attempt, problem: 'did-not-open' });

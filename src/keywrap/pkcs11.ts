@@ -7,6 +7,7 @@ import { parsePkcs11KeyFile, Pkcs11KeyFileError } from '../keys/pkcs11-key-file.
 import { findModule, ModuleLookupError } from './pkcs11/module-lookup.ts';
 import { decryptOnToken, TokenKeyFailure } from './pkcs11/token.ts';
 import { redactPin, type Pkcs11Uri } from '../keys/pkcs11-uri.ts';
+import { OperationBudget } from './operation-budget.ts';
 import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 const NO_KEY_FILE = 'no PKCS#11 key file supplied';
@@ -28,7 +29,7 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
       return keys.pkcs11Yamls.length > 0 || rsaKeysOf(keys).length > 0 ? CAN_TRY : cannotTry(NO_KEY_FILE);
     },
 
-    async unwrap(items, keys) {
+    async unwrap(items, keys, budget = new OperationBudget()) {
       const recipients: OaepRecipient[] = [];
       const problems: string[] = [];
       items.forEach((item, index) => {
@@ -41,7 +42,7 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
       const failures: string[] = [];
       const rsaKeys = rsaKeysOf(keys);
       for (const key of rsaKeys) {
-        const plaintext = decryptWithRsaKey(key, recipients);
+        const plaintext = decryptWithRsaKey(key, recipients, budget);
         if (plaintext !== null) return plaintext;
       }
       if (rsaKeys.length > 0) failures.push(`${rsaKeys.length} RSA private key(s) open none of the ${recipients.length} recipient(s)`);
@@ -51,7 +52,7 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
       } else {
         const policy = modulePolicy(host, keys.pkcs11Config);
         for (const file of keys.pkcs11Yamls) {
-          const outcome = unwrapWithKeyFile(file, policy, host, recipients);
+          const outcome = unwrapWithKeyFile(file, policy, host, recipients, budget);
           if (Buffer.isBuffer(outcome)) return outcome;
           failures.push(`${file.origin}: ${outcome}`);
         }
@@ -83,8 +84,9 @@ function rsaKeysOf(keys: DecryptionKeys): KeyObject[] {
   return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType === 'rsa').map((entry) => entry.key);
 }
 
-function decryptWithRsaKey(key: KeyObject, recipients: readonly OaepRecipient[]): Buffer | null {
+function decryptWithRsaKey(key: KeyObject, recipients: readonly OaepRecipient[], budget: OperationBudget): Buffer | null {
   for (const recipient of recipients) {
+    budget.spend('private-key');
     try {
       return privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: recipient.hash.nodeHash }, recipient.ciphertext);
     } catch {
@@ -104,7 +106,13 @@ function modulePolicy(host: Pkcs11Host, payloadConfig: Buffer | null): ModulePol
 }
 
 /** The private options, or why this key file did not yield them (one phrase, no PIN). */
-function unwrapWithKeyFile(file: SuppliedBytes, policy: ModulePolicy | Pkcs11ConfigError, host: Pkcs11Host, recipients: readonly OaepRecipient[]): Buffer | string {
+function unwrapWithKeyFile(
+  file: SuppliedBytes,
+  policy: ModulePolicy | Pkcs11ConfigError,
+  host: Pkcs11Host,
+  recipients: readonly OaepRecipient[],
+  budget: OperationBudget,
+): Buffer | string {
   try {
     const keyFile = parsePkcs11KeyFile(file.bytes);
     if (policy instanceof Pkcs11ConfigError) return policy.message;
@@ -112,7 +120,7 @@ function unwrapWithKeyFile(file: SuppliedBytes, policy: ModulePolicy | Pkcs11Con
     const pin = pinOf(keyFile.uri, host);
     const binding = host.binding();
     const { token, objectLabel, objectId } = keyFile.uri;
-    return host.withEnvironment(keyFile.moduleEnv, () => decryptOnToken(binding, { modulePath, token, objectLabel, objectId, pin }, recipients));
+    return host.withEnvironment(keyFile.moduleEnv, () => decryptOnToken(binding, { modulePath, token, objectLabel, objectId, pin }, recipients, budget));
   } catch (error) {
     if (error instanceof Pkcs11KeyFileError) return `not a usable PKCS#11 key file: ${error.message}`;
     if (error instanceof BindingUnavailableError) return `PKCS#11 binding unavailable: ${error.message}`;

@@ -5,6 +5,7 @@ import { contentDecryptionFor, type ContentDecryption } from './pkcs7/content-ci
 import { DerError } from './pkcs7/der.ts';
 import { EnvelopeError, parseEnvelope, UnsupportedAlgorithmError, type Envelope, type KeyTransportRecipient } from './pkcs7/enveloped-data.ts';
 import { keyTransportFor, type KeyTransport } from './pkcs7/key-transport.ts';
+import { OperationBudget } from './operation-budget.ts';
 import {
   certificatesWithoutKey,
   planAttempts,
@@ -29,12 +30,12 @@ export const pkcs7Scheme: KeyWrapScheme = {
     return cannotTry(keys.certificates.length > 0 ? 'no RSA private key supplied (a certificate alone cannot decrypt)' : 'no RSA private key supplied');
   },
 
-  async unwrap(items, keys) {
+  async unwrap(items, keys, budget = new OperationBudget()) {
     const rsaKeys = rsaPrivateKeys(keys);
     const certificates = recipientCertificates(keys, rsaKeys);
     const findings = new Findings();
     for (const [index, item] of items.entries()) {
-      const privateOptions = openItem(item, index, rsaKeys, certificates, findings);
+      const privateOptions = openItem(item, index, rsaKeys, certificates, findings, budget);
       if (privateOptions !== null) return privateOptions;
     }
     throw new UnwrapFailure(findings.explain(rsaKeys.length), findings.kind(items.length));
@@ -76,6 +77,7 @@ function openItem(
   rsaKeys: readonly SuppliedPrivateKey[],
   certificates: readonly RecipientCertificate[],
   findings: Findings,
+  budget: OperationBudget,
 ): Buffer | null {
   let envelope: Envelope;
   let content: ContentDecryption;
@@ -101,6 +103,7 @@ function openItem(
   for (const certificate of certificatesWithoutKey(usable, certificates)) findings.certificatesWithoutKey.add(certificate.description);
 
   for (const attempt of planAttempts(usable, rsaKeys, certificates)) {
+    budget.spend('private-key');
     const contentKey = transports.get(attempt.recipient)!.unwrap(attempt.key.key, attempt.recipient.encryptedKey);
     const plaintext = contentKey === null ? null : content.decrypt(contentKey);
     if (plaintext !== null && (content.authenticated || looksLikePrivateOptions(plaintext))) return plaintext;

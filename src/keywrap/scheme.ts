@@ -1,4 +1,5 @@
 import type { DecryptionKeys, SuppliedBytes } from '../keys/decryption-keys.ts';
+import type { OperationBudget } from './operation-budget.ts';
 
 /**
  * One key-wrap scheme (JWE, OpenPGP, PKCS#7, PKCS#11, a key provider). It
@@ -14,8 +15,13 @@ export interface KeyWrapScheme {
    * versus "no key fits" distinction).
    */
   checkKeys(keys: DecryptionKeys): KeyCheck;
-  /** Resolves to the private options JSON, or rejects with UnwrapFailure saying why no key fitted. */
-  unwrap(items: readonly Buffer[], keys: DecryptionKeys): Promise<Buffer>;
+  /**
+   * Resolves to the private options JSON, or rejects with UnwrapFailure saying
+   * why no key fitted. Every private-key operation, token call or provider call
+   * is first spent from `budget` (the layer's, shared by all schemes; a fresh
+   * one when left out), whose OperationLimitReached propagates.
+   */
+  unwrap(items: readonly Buffer[], keys: DecryptionKeys, budget?: OperationBudget): Promise<Buffer>;
   /**
    * For `ctd-decoder inspect`, never on the decode path: what the wrapped-key
    * items reveal about their recipients without any private key (OpenPGP key
@@ -40,11 +46,10 @@ export function cannotTry(missing: string): KeyCheck {
 }
 
 /**
- * More recipients in one wrapped-key item than any encryptor writes: each
- * costs a private-key operation per key, so a hostile image could otherwise
- * keep the decoder busy for minutes. Schemes treat such an item as malformed.
+ * More recipients in one wrapped-key item than any encryptor writes: schemes
+ * treat such an item as malformed.
  */
-export const MAX_RECIPIENTS_PER_ITEM = 64;
+export { MAX_RECIPIENTS_PER_ITEM } from '../limits.ts';
 
 /**
  * Why a scheme that had keys could not unwrap, which decides the error code:

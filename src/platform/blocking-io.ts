@@ -44,6 +44,6 @@ function retryOrThrow(error: unknown): void {
 }
 
 /** Waits without spinning (the main thread may block: this process does nothing else). */
-function sleepMilliseconds(milliseconds: number): void {
+export function sleepMilliseconds(milliseconds: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, milliseconds);
 }

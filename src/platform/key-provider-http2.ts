@@ -1,10 +1,10 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext } from 'node:tls';
 import type { GrpcTlsSettings } from '../keywrap/key-provider/config.ts';
 import type { Http2Outcome, Http2UnaryRequest } from '../keywrap/key-provider/grpc.ts';
+import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
 
 type TlsFileProblem = Extract<Http2Outcome, { kind: 'tls-file-unreadable' | 'tls-file-invalid' }>;
 
@@ -109,6 +109,9 @@ function openSocket(request: Http2UnaryRequest, context: SecureContext | null): 
   });
 }
 
+/** A CA bundle, a certificate or a key: the largest real one, a system CA bundle, is about 250 KiB. */
+const MAX_TLS_FILE_BYTES = 4 * 1024 * 1024;
+
 /**
  * grpc-tls as ocicrypt applies it: root-ca-file replaces the trusted roots
  * (otherwise the host's certificate store), cert-file and key-file give a
@@ -116,12 +119,11 @@ function openSocket(request: Http2UnaryRequest, context: SecureContext | null): 
  * certificate or key is reported as such rather than thrown mid-connect.
  */
 function secureContextOf(tls: GrpcTlsSettings): SecureContext | TlsFileProblem {
+  // The guarded reader: a FIFO or device at one of these paths must not hang the decode.
   const read = (setting: string, path: string): Buffer | TlsFileProblem => {
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      return { kind: 'tls-file-unreadable', setting, path, code: (error as NodeJS.ErrnoException).code ?? 'error' };
-    }
+    const file = readSmallRegularFile(path, MAX_TLS_FILE_BYTES);
+    if (file.ok) return file.bytes;
+    return { kind: 'tls-file-unreadable', setting, path, code: file.failure === 'missing' ? 'ENOENT' : describeSmallFileFailure(file) };
   };
   let ca: string[] | Buffer;
   if (tls.rootCaFile === null) {

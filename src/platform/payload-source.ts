@@ -1,14 +1,22 @@
-import { fstatSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { PayloadInvalidError } from '../errors.ts';
-import { readSome } from './blocking-io.ts';
-
-/** containerd's payloads are a few KiB; anything this large is not one. */
-const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+import { MAX_PAYLOAD_BYTES, PAYLOAD_READ_DEADLINE_MS } from '../limits.ts';
+import { sleepMilliseconds } from './blocking-io.ts';
 
 const PAYLOAD_FD = 3;
 
 const TOO_LARGE = () =>
   new PayloadInvalidError(`decryption payload is larger than ${MAX_PAYLOAD_BYTES} bytes`, 'containerd sends a few KiB; check what writes to fd 3');
+
+const UNREADABLE_HINT = 'containerd writes the payload to a pipe on fd 3: if a wrapper starts ctd-decoder, have it pass fd 3 through untouched';
+
+const TIMED_OUT = () =>
+  new PayloadInvalidError(
+    `the decryption payload on fd 3 did not end within ${PAYLOAD_READ_DEADLINE_MS / 1000} s (its writer keeps it open)`,
+    'containerd writes the payload and closes its end: if a wrapper starts ctd-decoder, have it close its copy of fd 3\'s other end',
+  );
+
+const unreadable = (code: string | undefined) => new PayloadInvalidError(`cannot read the decryption payload on fd 3 (${code ?? 'error'})`, UNREADABLE_HINT);
 
 /** The payload's bytes, or (bytes null) why there is none, e.g. "fd 3 is not open". */
 export type PayloadRead = { bytes: Buffer; missing?: never } | { bytes: null; missing: string };
@@ -28,9 +36,13 @@ export async function readPayloadBytes(env: NodeJS.ProcessEnv, platform: NodeJS.
 /**
  * Node's event loop takes the lowest free descriptor for its epoll instance,
  * so when containerd passes no payload, fd 3 is libuv's own and must not be
- * read: only a pipe, socket or regular file is a payload.
+ * read: only a pipe, socket or regular file is a payload. A pipe or socket
+ * whose writer never closes would block a plain read forever, so both are
+ * read with a deadline: a pipe through a non-blocking descriptor of its own,
+ * a socket (or a pipe that cannot be reopened) through node:net, loaded only
+ * then.
  */
-function readFd3(): PayloadRead {
+async function readFd3(): Promise<PayloadRead> {
   let stats;
   try {
     stats = fstatSync(PAYLOAD_FD);
@@ -38,30 +50,79 @@ function readFd3(): PayloadRead {
     return { bytes: null, missing: 'fd 3 is not open' };
   }
   if (!stats.isFIFO() && !stats.isSocket() && !stats.isFile()) return { bytes: null, missing: 'fd 3 is not a pipe, socket or file' };
+  if (stats.isFile()) return { bytes: readUntilEnd(PAYLOAD_FD, Number.POSITIVE_INFINITY) };
+  const deadline = Date.now() + PAYLOAD_READ_DEADLINE_MS;
+  const nonBlocking = stats.isFIFO() ? reopenNonBlocking(PAYLOAD_FD) : null;
+  if (nonBlocking === null) return { bytes: await readStream(PAYLOAD_FD) };
+  try {
+    return { bytes: readUntilEnd(nonBlocking, deadline) };
+  } finally {
+    closeSync(nonBlocking);
+  }
+}
+
+/** A second, non-blocking open of the same pipe (Linux lets a pipe be opened through /proc), or null. */
+function reopenNonBlocking(fd: number): number | null {
+  try {
+    return openSync(`/proc/self/fd/${fd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+}
+
+/** Reads to the end; a non-blocking descriptor with nothing to read waits 1 ms at a time until `deadline`. */
+function readUntilEnd(fd: number, deadline: number): Buffer {
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
     const chunk = Buffer.allocUnsafe(64 * 1024);
     let read: number;
     try {
-      read = readSome(PAYLOAD_FD, chunk);
+      read = readSync(fd, chunk, 0, chunk.length, null);
     } catch (error) {
-      throw new PayloadInvalidError(
-        `cannot read the decryption payload on fd 3 (${(error as NodeJS.ErrnoException).code})`,
-        'containerd writes the payload to a pipe on fd 3: if a wrapper starts ctd-decoder, have it pass fd 3 through untouched',
-      );
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EINTR') continue;
+      if (code !== 'EAGAIN') throw unreadable(code);
+      if (Date.now() >= deadline) throw TIMED_OUT();
+      sleepMilliseconds(1);
+      continue;
     }
     if (read === 0) break;
     total += read;
     if (total > MAX_PAYLOAD_BYTES) throw TOO_LARGE();
     chunks.push(chunk.subarray(0, read));
   }
-  return { bytes: Buffer.concat(chunks, total) };
+  return Buffer.concat(chunks, total);
+}
+
+/** A socket on fd 3, read through the event loop so that the deadline can end it; the socket is closed afterwards. */
+async function readStream(fd: number): Promise<Buffer> {
+  const { Socket } = process.getBuiltinModule('node:net') as typeof import('node:net');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const socket = new Socket({ fd, readable: true, writable: false });
+    const timer = setTimeout(() => socket.destroy(TIMED_OUT()), PAYLOAD_READ_DEADLINE_MS);
+    socket.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
+      else chunks.push(chunk);
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks, total));
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(error instanceof PayloadInvalidError ? error : unreadable(error.code));
+    });
+  });
 }
 
 /** Windows only: node:net is loaded here, never on the Unix path. */
 async function readNamedPipe(path: string): Promise<Buffer> {
-  const { connect } = await import('node:net');
+  const { connect } = process.getBuiltinModule('node:net') as typeof import('node:net');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;

@@ -15,15 +15,16 @@ import ts from 'typescript';
 /** A top-level folder of src/ (or a root file) and the others its files may import: docs/architecture.md's table. */
 export const ALLOWED_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   'main.ts': ['decode', 'operator', 'platform'],
-  operator: ['decode', 'platform', 'keywrap', 'keys', 'payload', 'blockcipher', 'encoding', 'errors.ts'],
-  decode: ['platform', 'keywrap', 'keys', 'payload', 'blockcipher', 'encoding', 'errors.ts'],
-  platform: ['keywrap', 'keys', 'payload', 'blockcipher', 'encoding', 'errors.ts'],
-  keywrap: ['keys', 'payload', 'encoding', 'errors.ts'],
-  keys: ['payload', 'encoding', 'errors.ts'],
-  payload: ['encoding', 'errors.ts'],
-  blockcipher: ['encoding', 'errors.ts'],
-  encoding: ['errors.ts'],
+  operator: ['decode', 'platform', 'keywrap', 'keys', 'payload', 'blockcipher', 'encoding', 'errors.ts', 'limits.ts'],
+  decode: ['platform', 'keywrap', 'keys', 'payload', 'blockcipher', 'encoding', 'errors.ts', 'limits.ts'],
+  platform: ['keywrap', 'keys', 'payload', 'blockcipher', 'encoding', 'errors.ts', 'limits.ts'],
+  keywrap: ['keys', 'payload', 'encoding', 'errors.ts', 'limits.ts'],
+  keys: ['payload', 'encoding', 'errors.ts', 'limits.ts'],
+  payload: ['encoding', 'errors.ts', 'limits.ts'],
+  blockcipher: ['encoding', 'errors.ts', 'limits.ts'],
+  encoding: ['errors.ts', 'limits.ts'],
   'errors.ts': [],
+  'limits.ts': [],
 };
 
 /** Formats: bytes and values in, values out. The system is platform/'s business. */

@@ -62,6 +62,18 @@ describe('grpc-tls files that are not usable', () => {
     });
   }
 
+  it('a FIFO at root-ca-file, cert-file or key-file is refused at once, never read (issue 12: it hung the decode)', async () => {
+    execFileSync('mkfifo', [file('fifo')]);
+    for (const [settings, setting] of [
+      [{ rootCaFile: file('fifo') }, 'root-ca-file'],
+      [{ certFile: file('fifo') }, 'cert-file'],
+      [{ keyFile: file('fifo') }, 'key-file'],
+    ] as const) {
+      assert.deepEqual(await exchange(CLOSED_PORT, tls(settings)), { kind: 'tls-file-unreadable', setting, path: file('fifo'), code: 'not a regular file' });
+    }
+    assert.deepEqual(await exchange(CLOSED_PORT, tls({ rootCaFile: file('absent') })), { kind: 'tls-file-unreadable', setting: 'root-ca-file', path: file('absent'), code: 'ENOENT' });
+  });
+
   it('good files, with and without a client certificate, go on to connect', async () => {
     assert.deepEqual(await exchange(CLOSED_PORT, tls({})), { kind: 'connect-failed', code: 'ECONNREFUSED' });
     assert.deepEqual(await exchange(CLOSED_PORT, tls({ certFile: null, keyFile: null })), { kind: 'connect-failed', code: 'ECONNREFUSED' });

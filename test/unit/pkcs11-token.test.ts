@@ -8,7 +8,9 @@ import { pkcs11SchemeWith } from '../../src/keywrap/pkcs11.ts';
 import { oaepHashOf } from '../../src/keywrap/pkcs11/oaep.ts';
 import { BindingUnavailableError, type Pkcs11Host } from '../../src/keywrap/pkcs11/host.ts';
 import { CK, decryptOnToken, TokenKeyFailure, type Pkcs11Binding, type Pkcs11Functions, type TokenKey } from '../../src/keywrap/pkcs11/token.ts';
+import { OperationBudget, OperationLimitReached } from '../../src/keywrap/operation-budget.ts';
 import { UnwrapFailure } from '../../src/keywrap/scheme.ts';
+import { MAX_TOKEN_OPERATIONS_PER_LAYER } from '../../src/limits.ts';
 import { withEnvironment } from '../../src/platform/pkcs11-host.ts';
 
 const PIN = 'token-pin-9513';
@@ -37,6 +39,7 @@ interface FakeToken {
 /** A PKCS#11 module in memory whose one key per token is TOKEN_KEY; it records calls and can check the environment. */
 function fakeBinding(tokens: FakeToken[], options: { expectEnv?: Record<string, string>; loadError?: string } = {}) {
   const calls: string[] = [];
+  const outputLengths: number[] = [];
   let loggedIn = false;
   let found: Buffer[] = [];
   let mechanism: { mechanism: number; parameter: { type: number; hashAlg: number; mgf: number; source: number } } | null = null;
@@ -75,10 +78,18 @@ function fakeBinding(tokens: FakeToken[], options: { expectEnv?: Record<string, 
     },
     C_FindObjects: () => found,
     C_FindObjectsFinal: () => {},
+    C_GetAttributeValue: (_session, _object, template) => {
+      assert.deepEqual(template, [{ type: CK.CKA_MODULUS }]);
+      return [{ type: CK.CKA_MODULUS, value: Buffer.from(TOKEN_KEY.export({ format: 'jwk' }).n!, 'base64url') }];
+    },
     C_DecryptInit: (_session, requested) => {
       mechanism = requested;
     },
     C_Decrypt: (_session, input, output) => {
+      outputLengths.push(output.length);
+      // Like SoftHSM2: the output must hold a modulus-sized block, whatever the input's length.
+      if (output.length < 256) throw ckrError('CKR_BUFFER_TOO_SMALL');
+      if (input.length !== 256) throw ckrError('CKR_ENCRYPTED_DATA_LEN_RANGE');
       const { parameter } = mechanism!;
       assert.equal(mechanism!.mechanism, CK.CKM_RSA_PKCS_OAEP);
       assert.deepEqual([parameter.type, parameter.source], [OAEP_PARAMS_TYPE, CK.CKZ_DATA_SPECIFIED]);
@@ -101,7 +112,7 @@ function fakeBinding(tokens: FakeToken[], options: { expectEnv?: Record<string, 
       return functions;
     },
   };
-  return { binding, calls };
+  return { binding, calls, outputLengths };
 }
 
 const TOKENS: FakeToken[] = [
@@ -152,14 +163,26 @@ describe('decryption on a token (fake module)', () => {
     });
   }
 
-  it('decryption failed: names the key, the token and why each recipient was refused', () => {
-    const { binding, calls } = fakeBinding(TOKENS);
+  it('decryption failed: names the key and the token, and one fixed reason whatever the token answered (issue 12: no padding oracle)', () => {
+    const { binding, calls, outputLengths } = fakeBinding(TOKENS);
     const foreign = { name: 'item 0 recipient 0', ciphertext: wrap(SOFT_PUBLIC, 'sha1'), hash: oaepHashOf('sha1')! };
-    assert.throws(
-      () => decryptOnToken(binding, tokenKey(), [foreign]),
-      { message: /^decryption failed: private key object="k" on token "hsm" opens none of the 1 recipient\(s\) \(CKR_ENCRYPTED_DATA_INVALID\)$/ },
-    );
+    const short = { ...foreign, ciphertext: foreign.ciphertext.subarray(0, 10) };
+    const corrupt = { ...sha1Recipient() };
+    corrupt.ciphertext[5]! ^= 1;
+    const expected = { message: /^decryption failed: private key object="k" on token "hsm" opens none of the 1 recipient\(s\) \(the token refused every ciphertext\)$/ };
+    // The module answers CKR_ENCRYPTED_DATA_INVALID, CKR_ENCRYPTED_DATA_LEN_RANGE and (before the fix) CKR_BUFFER_TOO_SMALL here.
+    for (const recipient of [foreign, short, corrupt]) assert.throws(() => decryptOnToken(binding, tokenKey(), [recipient]), expected);
+    assert.deepEqual(outputLengths, [256, 256, 256], 'the output buffer is the modulus, not the ciphertext, long');
     assert.deepEqual(calls.slice(-2), ['C_Finalize', 'close']);
+  });
+
+  it(`stops after ${MAX_TOKEN_OPERATIONS_PER_LAYER} C_Decrypt calls per layer (issue 12: 64 x 64 recipients made 4,096)`, () => {
+    const { binding, outputLengths } = fakeBinding(TOKENS);
+    const foreign = { name: 'item 0 recipient 0', ciphertext: wrap(SOFT_PUBLIC, 'sha1'), hash: oaepHashOf('sha1')! };
+    const budget = new OperationBudget();
+    assert.throws(() => decryptOnToken(binding, tokenKey(), Array(64).fill(foreign), budget), OperationLimitReached);
+    assert.equal(outputLengths.length, MAX_TOKEN_OPERATIONS_PER_LAYER);
+    assert.equal(budget.spent, MAX_TOKEN_OPERATIONS_PER_LAYER);
   });
 
   it('a module that cannot be loaded', () => {

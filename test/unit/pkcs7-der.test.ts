@@ -13,6 +13,7 @@ import {
   TAG_CLASS,
   UNIVERSAL_TAG,
 } from '../../src/keywrap/pkcs7/der.ts';
+import { MAX_OID_BYTES } from '../../src/limits.ts';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 const NONCE = '000102030405060708090a0b';
@@ -97,5 +98,30 @@ describe('tolerant DER/BER reader', () => {
     assert.equal(unsignedIntegerOf(readElement(hex('02 01 00'))).toString('hex'), '00');
     assert.equal(smallIntegerOf(readElement(hex('02 01 0c'))), 12);
     assert.throws(() => smallIntegerOf(readElement(hex('02 01 ff'))), /out of range/);
+  });
+});
+
+describe('OBJECT IDENTIFIER limits (issue 12: one BigInt per arc byte made long OIDs quadratic)', () => {
+  const oid = (content: Buffer): Buffer => Buffer.concat([Buffer.from([0x06, 0x82, content.length >> 8, content.length & 0xff]), content]);
+
+  it(`reads an OID of ${MAX_OID_BYTES} content bytes and refuses one of ${MAX_OID_BYTES + 1}, naming the limit`, () => {
+    const longest = Buffer.concat([Buffer.from([0x2a]), Buffer.alloc(MAX_OID_BYTES - 1, 0x01)]);
+    assert.equal(oidOf(readElement(oid(longest))), `1.2${'.1'.repeat(MAX_OID_BYTES - 1)}`);
+    const tooLong = Buffer.concat([longest, Buffer.from([0x01])]);
+    assert.throws(() => oidOf(readElement(oid(tooLong))), { name: 'Error', message: `OBJECT IDENTIFIER of ${MAX_OID_BYTES + 1} bytes (limit ${MAX_OID_BYTES})` });
+  });
+
+  it('refuses the issue\'s 100K-byte arc at once, and any arc past 2^53', () => {
+    const hostile = Buffer.concat([Buffer.from([0x2a]), Buffer.alloc(100_000, 0x81), Buffer.from([0x01])]);
+    assert.throws(() => oidOf(readElement(oid(hostile))), DerError);
+    // 2^53 - 1 is eight 7-bit groups: 0x0f then seven 0x7f; one more bit does not fit.
+    const largest = Buffer.from([0x2a, 0x8f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    assert.equal(oidOf(readElement(oid(largest))), `1.2.${Number.MAX_SAFE_INTEGER}`);
+    const past = Buffer.from([0x2a, 0x90, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
+    assert.throws(() => oidOf(readElement(oid(past))), { message: 'OBJECT IDENTIFIER arc larger than 2^53' });
+  });
+
+  it('splits a large first arc as X.690 says (2.N for N >= 40)', () => {
+    assert.equal(oidOf(readElement(oid(Buffer.from([0x88, 0x37, 0x03])))), '2.999.3');
   });
 });

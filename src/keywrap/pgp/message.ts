@@ -1,12 +1,15 @@
 import { decrypt, readMessage, type KeyID, type PrivateKey } from 'openpgp';
 import { MAX_RECIPIENTS_PER_ITEM } from '../scheme.ts';
 import { DECRYPT_CONFIG } from './config.ts';
+import { packetLimitProblem } from './packets.ts';
 
 /**
  * The key IDs of the item's PKESK packets, or null when the item is no binary
- * OpenPGP message or names more recipients than any encryptor writes.
+ * OpenPGP message, holds more packets or chunks than any encryptor writes, or
+ * names more recipients.
  */
 export async function recipientsOf(item: Buffer): Promise<KeyID[] | null> {
+  if (packetLimitProblem(item) !== null) return null;
   try {
     const keyIds = (await readMessage({ binaryMessage: item, config: DECRYPT_CONFIG })).getEncryptionKeyIDs();
     return keyIds.length > MAX_RECIPIENTS_PER_ITEM ? null : keyIds;

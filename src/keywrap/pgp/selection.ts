@@ -40,3 +40,12 @@ export function candidatesFor(keyrings: readonly SecretKeyring[], recipients: re
   }
   return candidates;
 }
+
+/** How many of the message's PKESK packets name one of the candidate's (sub)keys, or no key (a wildcard). */
+export function recipientsNaming(candidate: Candidate, recipients: readonly KeyID[]): number {
+  const named = new Set(candidate.packets.map((packet) => formatKeyId(packet.getKeyID())));
+  return recipients.filter((recipient) => {
+    const id = formatKeyId(recipient);
+    return id === WILDCARD_KEY_ID || named.has(id);
+  }).length;
+}

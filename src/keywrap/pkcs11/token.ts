@@ -1,4 +1,5 @@
 import { printable, quoteUntrusted } from '../../encoding/untrusted-text.ts';
+import { OperationBudget } from '../operation-budget.ts';
 import type { OaepRecipient } from './blob.ts';
 import type { TokenSelector } from '../../keys/pkcs11-uri.ts';
 
@@ -21,6 +22,7 @@ export interface Pkcs11Functions {
   C_FindObjectsInit(session: Buffer, template: Attribute[]): void;
   C_FindObjects(session: Buffer, maxObjects: number): Buffer[];
   C_FindObjectsFinal(session: Buffer): void;
+  C_GetAttributeValue(session: Buffer, object: Buffer, template: Attribute[]): Attribute[];
   C_DecryptInit(session: Buffer, mechanism: Mechanism, key: Buffer): void;
   /** Returns the length of the plaintext written to `output`. */
   C_Decrypt(session: Buffer, input: Buffer, output: Buffer): number;
@@ -37,7 +39,7 @@ export interface TokenInfo {
 
 interface Attribute {
   type: number;
-  value: number | Buffer;
+  value?: number | Buffer;
 }
 
 interface Mechanism {
@@ -59,12 +61,23 @@ export const CK = {
   CKA_CLASS: 0x0,
   CKA_LABEL: 0x3,
   CKA_ID: 0x102,
+  CKA_MODULUS: 0x120,
   CKO_PRIVATE_KEY: 0x3,
   CKM_RSA_PKCS_OAEP: 0x9,
   CKZ_DATA_SPECIFIED: 0x1,
 } as const;
 
 const MAX_MATCHING_OBJECTS = 100;
+
+/** The output buffer when a token will not say its key's modulus: a 16384-bit one. */
+const LARGEST_MODULUS_BYTES = 2048;
+
+/**
+ * Why C_Decrypt failed, whatever the token said: a module returning different
+ * codes for different OAEP failures would make this line a padding oracle
+ * (Manger's attack) for whoever can push images and read pull errors.
+ */
+const DECRYPT_REFUSED = 'the token refused every ciphertext';
 
 /** A key file's key could not be used; the message says which step failed and never holds the PIN. */
 export class TokenKeyFailure extends Error {}
@@ -84,7 +97,7 @@ export interface TokenKey {
  * the others); each is tried until one yields. The module is initialised for
  * this call only and finalised and unloaded afterwards.
  */
-export function decryptOnToken(binding: Pkcs11Binding, key: TokenKey, recipients: readonly OaepRecipient[]): Buffer {
+export function decryptOnToken(binding: Pkcs11Binding, key: TokenKey, recipients: readonly OaepRecipient[], budget = new OperationBudget()): Buffer {
   if (key.token.label === null && key.token.slotId === null) throw new TokenKeyFailure('the URI names neither a token nor a slot-id');
   if (key.objectLabel === null && key.objectId === null) throw new TokenKeyFailure('the URI names neither an object nor an id');
   let module: Pkcs11Functions;
@@ -98,7 +111,7 @@ export function decryptOnToken(binding: Pkcs11Binding, key: TokenKey, recipients
     try {
       const failures: string[] = [];
       for (const slot of matchingSlots(module, key.token)) {
-        const result = decryptInSlot(module, binding, slot, key, recipients);
+        const result = decryptInSlot(module, binding, slot, key, recipients, budget);
         if (Buffer.isBuffer(result)) return result;
         if (!failures.includes(result)) failures.push(result);
       }
@@ -177,7 +190,14 @@ function unpad(text: string): string {
 }
 
 /** The plaintext, or why this token did not yield it. */
-function decryptInSlot(module: Pkcs11Functions, binding: Pkcs11Binding, slot: Slot, key: TokenKey, recipients: readonly OaepRecipient[]): Buffer | string {
+function decryptInSlot(
+  module: Pkcs11Functions,
+  binding: Pkcs11Binding,
+  slot: Slot,
+  key: TokenKey,
+  recipients: readonly OaepRecipient[],
+  budget: OperationBudget,
+): Buffer | string {
   const token = `token ${JSON.stringify(slot.label)}`;
   let session: Buffer;
   try {
@@ -190,20 +210,38 @@ function decryptInSlot(module: Pkcs11Functions, binding: Pkcs11Binding, slot: Sl
     if (loginFailure !== null) return loginFailure;
     const object = findPrivateKey(module, session, key, token);
     if (typeof object === 'string') return object;
+    const outputBytes = modulusBytesOf(module, session, object);
+    // C_DecryptInit's refusals depend on the mechanism only (SoftHSM2 has no SHA-256 OAEP): worth naming.
     const refusals = new Set<string>();
     for (const recipient of recipients) {
       try {
         module.C_DecryptInit(session, oaepMechanism(binding, recipient), object);
-        const output = Buffer.alloc(recipient.ciphertext.length);
-        return output.subarray(0, module.C_Decrypt(session, recipient.ciphertext, output));
       } catch (error) {
-        refusals.add(ckrOf(error) ?? messageOf(error));
+        refusals.add(`${recipient.hash.name}: ${ckrOf(error) ?? messageOf(error)}`);
+        continue;
+      }
+      budget.spend('token');
+      const output = Buffer.alloc(outputBytes);
+      try {
+        return output.subarray(0, module.C_Decrypt(session, recipient.ciphertext, output));
+      } catch {
+        refusals.add(DECRYPT_REFUSED);
       }
     }
     return `decryption failed: ${describeObject(key)} on ${token} opens none of the ${recipients.length} recipient(s) (${[...refusals].join(', ')})`;
   } finally {
     ignoreFailure(() => module.C_Logout(session));
     ignoreFailure(() => module.C_CloseSession(session));
+  }
+}
+
+/** The key's modulus length, which bounds any OAEP plaintext, so no ciphertext can get CKR_BUFFER_TOO_SMALL. */
+function modulusBytesOf(module: Pkcs11Functions, session: Buffer, object: Buffer): number {
+  try {
+    const [modulus] = module.C_GetAttributeValue(session, object, [{ type: CK.CKA_MODULUS }]);
+    return Buffer.isBuffer(modulus?.value) && modulus.value.length > 0 ? modulus.value.length : LARGEST_MODULUS_BYTES;
+  } catch {
+    return LARGEST_MODULUS_BYTES;
   }
 }
 

@@ -1,3 +1,5 @@
+import { MAX_DER_DEPTH, MAX_DER_LENGTH_OCTETS, MAX_OID_BYTES } from '../../limits.ts';
+
 /**
  * A tolerant BER/DER reader: just enough ASN.1 to walk CMS structures as real
  * encoders write them. It accepts what a strict DER parser refuses and CMS
@@ -19,11 +21,8 @@ export const UNIVERSAL_TAG = {
   set: 17,
 } as const;
 
-/** Nesting deeper than any CMS structure needs is refused, so hostile input cannot exhaust the stack. */
-const MAX_DEPTH = 32;
-
-/** Lengths beyond this are refused before any arithmetic: no wrapped-key item comes close. */
-const MAX_LENGTH_OCTETS = 4;
+/** The largest value an arc can have before one more 7-bit group would pass 2^53 (exact in a double). */
+const MAX_ARC_BEFORE_SHIFT = 2 ** 46 - 1;
 
 export class DerError extends Error {}
 
@@ -77,7 +76,7 @@ export function sequenceOf(tlv: Tlv, what: string): Tlv[] {
  */
 export function octetsOf(tlv: Tlv, depth = 0): Buffer {
   if (!tlv.constructed) return tlv.content;
-  if (depth >= MAX_DEPTH) throw new DerError('constructed string nested too deeply');
+  if (depth >= MAX_DER_DEPTH) throw new DerError('constructed string nested too deeply');
   const pieces = childrenOf(tlv).map((piece) => {
     if (!isUniversal(piece, UNIVERSAL_TAG.octetString)) throw new DerError('constructed string holds a piece that is not an OCTET STRING');
     return octetsOf(piece, depth + 1);
@@ -85,22 +84,28 @@ export function octetsOf(tlv: Tlv, depth = 0): Buffer {
   return Buffer.concat(pieces);
 }
 
-/** Dotted form of an OBJECT IDENTIFIER element. */
+/**
+ * Dotted form of an OBJECT IDENTIFIER element. An OID longer than any real
+ * one, or with an arc past 2^53, is refused before or while reading it, so the
+ * work is at most MAX_OID_BYTES steps whatever the element's length.
+ */
 export function oidOf(tlv: Tlv): string {
   if (!isUniversal(tlv, UNIVERSAL_TAG.oid) || tlv.constructed || tlv.content.length === 0) throw new DerError('expected an OBJECT IDENTIFIER');
-  const arcs: bigint[] = [];
-  let value = 0n;
+  if (tlv.content.length > MAX_OID_BYTES) throw new DerError(`OBJECT IDENTIFIER of ${tlv.content.length} bytes (limit ${MAX_OID_BYTES})`);
+  const arcs: number[] = [];
+  let value = 0;
   for (const [i, byte] of tlv.content.entries()) {
-    value = (value << 7n) | BigInt(byte & 0x7f);
+    if (value > MAX_ARC_BEFORE_SHIFT) throw new DerError('OBJECT IDENTIFIER arc larger than 2^53');
+    value = value * 128 + (byte & 0x7f);
     if (byte & 0x80) {
       if (i === tlv.content.length - 1) throw new DerError('OBJECT IDENTIFIER ends inside an arc');
       continue;
     }
     arcs.push(value);
-    value = 0n;
+    value = 0;
   }
   const first = arcs[0]!;
-  const [top, second] = first < 80n ? [first / 40n, first % 40n] : [2n, first - 80n];
+  const [top, second] = first < 80 ? [Math.floor(first / 40), first % 40] : [2, first - 80];
   return [top, second, ...arcs.slice(1)].join('.');
 }
 
@@ -120,7 +125,7 @@ export function smallIntegerOf(tlv: Tlv): number {
 }
 
 function readTlvAt(bytes: Buffer, start: number, depth: number): Tlv {
-  if (depth > MAX_DEPTH) throw new DerError('elements nested too deeply');
+  if (depth > MAX_DER_DEPTH) throw new DerError('elements nested too deeply');
   let offset = start;
   const byteAt = (): number => {
     if (offset >= bytes.length) throw new DerError('element runs past the end of its container');
@@ -155,7 +160,7 @@ function readTlvAt(bytes: Buffer, start: number, depth: number): Tlv {
   let length = lengthByte;
   if (lengthByte & 0x80) {
     const octets = lengthByte & 0x7f;
-    if (octets > MAX_LENGTH_OCTETS) throw new DerError('element length too large');
+    if (octets > MAX_DER_LENGTH_OCTETS) throw new DerError('element length too large');
     length = 0;
     for (let i = 0; i < octets; i++) length = length * 256 + byteAt();
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isJsonObject, type JsonObject } from '../../encoding/go-json.ts';
 import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import { ImageError } from '../../errors.ts';
+import { MAX_DOCUMENT_BYTES } from '../../limits.ts';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from './media-types.ts';
 
 /**
@@ -45,7 +46,7 @@ export type ImageDocument = ImageIndex | ImageManifest | LoneDescriptor;
 const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
 /** Manifests and indexes are a few KiB; a larger one is not read into memory. */
-export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+export { MAX_DOCUMENT_BYTES };
 
 /** Deeper than any real image: nested indexes beyond this are a loop or an attack. */
 const MAX_INDEX_DEPTH = 8;

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { pkcs11SkipReason } from '../pkcs11/fixtures.ts';
 import { GrpcError, pullImage } from './cri.ts';
-import { Containerd, decoderBinary, E2eEnv, skipReason, withProcessorEnv, type ProcessorCall } from './harness.ts';
+import { Containerd, CONTAINERD_1_6, containerdFlavors, decoderBinary, E2eEnv, skipReason, withProcessorEnv, type ProcessorCall } from './harness.ts';
 import { TestKeyProviders } from './key-providers.ts';
 import { GpgHome, makeKeyPair, makePkcs11Key, makePkcs7Key, type GpgKey, type KeyPair, type NodeKey, type Pkcs11Key, type Pkcs7Key } from './keys.ts';
 import {
@@ -101,7 +101,11 @@ function hostOcicryptConfigs(): string[] {
   return candidates.filter((f): f is string => !!f && fs.existsSync(f));
 }
 
-describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip: skip ?? false }, () => {
+/** 1.6 (the machine's) and 2.1 (private forky tree); fetching the tree only when the suite runs at all. */
+const flavors = skip ? [{ flavor: CONTAINERD_1_6, skip: undefined }] : await containerdFlavors();
+
+// One suite per containerd version: every case runs on each (the body stays at one indentation level for readable diffs).
+for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavor.name}: ctd-decoder inside containerd (CRI PullImage, node key model)`, { skip: skip ?? flavorSkip ?? false }, () => {
   let env: E2eEnv;
   let skopeo: SkopeoContext;
   let rsa: KeyPair;
@@ -122,7 +126,7 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
   before(
     async () => {
       const started = Date.now();
-      env = await E2eEnv.start(decoderBinary());
+      env = await E2eEnv.start(decoderBinary(), flavor);
       skopeo = writeSkopeoPolicy(env.tmp);
       const keysStarted = Date.now();
       // gpg and openssl make keys (concurrently) while node makes the JWE
@@ -433,6 +437,7 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
         env.tmp,
         {
           name: 'containerd-pkcs11',
+          flavor,
           decoder: decoderBinary(),
           keysDir: env.keys.dir,
           hostsDir: env.hostsDir,
@@ -641,6 +646,7 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
       env.tmp,
       {
         name: 'containerd-zstd-own-id',
+        flavor,
         decoder: decoderBinary(),
         keysDir: env.keys.dir,
         hostsDir: env.hostsDir,
@@ -672,7 +678,7 @@ describe('ctd-decoder inside containerd (CRI PullImage, node key model)', { skip
 /** Moves the zstd media types out of the tar.gzip entry into a `…decoder.v1.tar.zstd` entry of their own. */
 function zstdUnderOwnId(config: string): string {
   const lines = config.split('\n');
-  const isZstd = (l: string): boolean => /^\s*"application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd\+encrypted",?\s*$/.test(l);
+  const isZstd = (l: string): boolean => /^\s*["']application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd\+encrypted["'],?\s*$/.test(l);
   const zstdTypes = lines.filter(isZstd).map((l) => l.trim().replace(/,$/, ''));
   assert.equal(zstdTypes.length, 1, 'the example should list tar+zstd+encrypted on a line of its own');
   const setting = (key: string): string => {

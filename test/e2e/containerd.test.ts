@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { pkcs11SkipReason } from '../pkcs11/fixtures.ts';
 import { GrpcError, pullImage } from './cri.ts';
-import { Containerd, CONTAINERD_1_6, containerdFlavors, decoderBinary, E2eEnv, skipReason, withProcessorEnv, type ProcessorCall } from './harness.ts';
+import { Containerd, CONTAINERD_1_6, containerdFlavors, decoderBinary, E2eEnv, skipReason, withProcessorEnv, withTransferServicePulls, type ProcessorCall } from './harness.ts';
 import { TestKeyProviders } from './key-providers.ts';
 import { GpgHome, makeKeyPair, makePkcs11Key, makePkcs7Key, type GpgKey, type KeyPair, type NodeKey, type Pkcs11Key, type Pkcs7Key } from './keys.ts';
 import {
@@ -673,6 +673,68 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
       await variant.stop();
     }
   });
+
+  test('ctr run of a decrypted image: the container reads the marker file', { timeout: TEST_TIMEOUT }, async () => {
+    // What the node does next: a container on the decrypted snapshots, with
+    // the flavor's own shim and runc (1.3 from the tree for 2.1).
+    const marker = randomText('marker');
+    const img = await makeImage('run', [{ compression: 'gzip', busybox: true, files: { '/marker.txt': marker } }]);
+    await pullImage(env.containerd.socket, img.ref, { pod });
+    const out = await env.containerd.ctr(['run', '--rm', '--snapshotter', 'native', img.ref, `e2e-run-${imageCount}`, '/bin/cat', '/marker.txt']);
+    assert.equal(out, marker);
+  });
+
+  test('zero-config install: no [stream_processors]; containerd\'s built-in processors run ctd-decoder from its PATH with /etc/containerd/ocicrypt/keys', { timeout: TEST_TIMEOUT }, async () => {
+    // The package install that changes nothing in config.toml: the example
+    // minus its [stream_processors] section, the decoder found as
+    // `ctd-decoder` on containerd's PATH, the keys in containerd's default
+    // directory (in a private mount namespace: see ContainerdOptions.install).
+    const node = await Containerd.start(
+      env.tmp,
+      { name: 'containerd-zero-config', flavor, decoder: decoderBinary(), keysDir: env.keys.dir, hostsDir: env.hostsDir, install: 'zero-config' },
+      env.cleanup,
+    );
+    try {
+      assert.doesNotMatch(fs.readFileSync(node.configFile, 'utf8'), /stream_processors/);
+      const img = await makeImage('zero-config', [
+        { compression: 'gzip', busybox: true, files: {} },
+        { compression: 'none', files: { '/marker.txt': randomText('marker') } },
+      ]);
+      const { calls } = await callsDuring(node, () => pullImage(node.socket, img.ref, { pod }));
+      assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+      for (const c of calls) assert.equal(c.args, '--decryption-keys-path /etc/containerd/ocicrypt/keys');
+      await assertUnpacked(img, node);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  if (flavor.configVersion === 3) {
+    test(`${flavor.name} default CRI pull (transfer service): no payload reaches the decoder; its ERR_NO_PAYLOAD line is the CRI error`, { timeout: TEST_TIMEOUT }, async (t) => {
+      // What containerd 2.1 does without use_local_image_pull = true: the
+      // transfer service runs the processor with no fd 3 whatever key_model
+      // says. This records today's behaviour (the known failure); payload-less
+      // decoding (issue 15) turns it into a successful pull.
+      const node = await Containerd.start(
+        env.tmp,
+        { name: 'containerd-transfer', flavor, decoder: decoderBinary(), keysDir: env.keys.dir, hostsDir: env.hostsDir, transformConfig: withTransferServicePulls },
+        env.cleanup,
+      );
+      try {
+        const img = await makeImage('transfer', [{ compression: 'gzip', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
+        const snapshotsBefore = await node.snapshots();
+        const dirsBefore = node.snapshotDirs();
+        const { calls, result: messages } = await callsDuring(node, () => pullMustFail(t, img.ref, node, PULL_ATTEMPTS, decoderLine('ERR_NO_PAYLOAD')));
+        t.diagnostic(`processor calls: ${JSON.stringify(calls)}`);
+        assert.ok(calls.length >= 1, 'the decoder never ran');
+        for (const c of calls) assert.equal(c.fd3, 'none', `the transfer service sent fd 3 (${c.fd3}): update this test and the docs`);
+        await assertNoSnapshotLeft(t, node, snapshotsBefore, dirsBefore);
+        assertSomeShows(messages, 'ERR_NO_PAYLOAD');
+      } finally {
+        await node.stop();
+      }
+    });
+  }
 });
 
 /** Moves the zstd media types out of the tar.gzip entry into a `…decoder.v1.tar.zstd` entry of their own. */

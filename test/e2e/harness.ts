@@ -392,7 +392,8 @@ function substitutions(p: ContainerdPaths): Array<[from: string, to: string, opt
 /**
  * Settings the test environment needs and a user's node does not, none about
  * decryption: "native" snapshots work on every filesystem (CI often runs on
- * overlayfs, where overlayfs snapshots cannot nest); CNI, the opt plugin and
+ * overlayfs, where overlayfs snapshots cannot nest), for CRI and (2.x) for the
+ * transfer service's unpacker; CNI, the opt plugin and
  * (2.x) NRI, CDI and the image verifiers would otherwise use /etc, /opt and
  * /var/run, which concurrent test runs would share.
  * `tables` are appended after the example (which must not define them);
@@ -416,6 +417,9 @@ function testEnvironment(version: 2 | 3, dir: string): { tables: Array<[header: 
       ["[plugins.'io.containerd.internal.v1.opt']", [`path = '${dir}/opt'`]],
       ["[plugins.'io.containerd.nri.v1.nri']", ['disable = true']],
       ["[plugins.'io.containerd.image-verifier.v1.bindir']", [`bin_dir = '${dir}/image-verifier'`]],
+      // The transfer service unpacks only for platform/snapshotter pairs it is
+      // given; by default that is the default snapshotter (overlayfs) alone.
+      ["[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]", ["platform = 'linux/amd64'", "snapshotter = 'native'"]],
     ],
   };
 }
@@ -505,6 +509,17 @@ export function withProcessorEnv(config: string, vars: Readonly<Record<string, s
     throw new Error(`withProcessorEnv: ${processors} stream processor entries but ${envLines} single-line env lists in them`);
   }
   return out.join('\n');
+}
+
+/**
+ * containerd 2.1's default for CRI pulls: the transfer service. The version 3
+ * example sets use_local_image_pull = true (the payload path); this turns it
+ * off again. Fails if the example no longer sets it.
+ */
+export function withTransferServicePulls(config: string): string {
+  const on = /^(\s*use_local_image_pull\s*=\s*)true\s*$/m;
+  if (!on.test(config)) throw new Error('withTransferServicePulls: the config does not set use_local_image_pull = true');
+  return config.replace(on, '$1false');
 }
 
 // ---------------------------------------------------------------------------

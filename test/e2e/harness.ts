@@ -74,6 +74,16 @@ export async function containerdFlavors(): Promise<Array<{ flavor: ContainerdFla
   return out;
 }
 
+/** Debian's imgcrypt package: the upstream ctd-decoder (1.1.11; the trixie build runs on Debian 12 as it is). */
+export const UPSTREAM_IMGCRYPT_TREE = { name: 'imgcrypt', suite: 'trixie', packages: ['imgcrypt'] } as const;
+export const UPSTREAM_IMGCRYPT_COMMAND = `bash test/tools/debian-tree.sh ${UPSTREAM_IMGCRYPT_TREE.name} ${UPSTREAM_IMGCRYPT_TREE.suite} ${UPSTREAM_IMGCRYPT_TREE.packages.join(' ')}`;
+
+/** The upstream decoder's path (fetched into build/tools once). */
+export async function upstreamDecoder(): Promise<string> {
+  const bin = await debianTreeBin(UPSTREAM_IMGCRYPT_TREE.name, UPSTREAM_IMGCRYPT_TREE.suite, UPSTREAM_IMGCRYPT_TREE.packages);
+  return path.join(bin, 'ctd-decoder');
+}
+
 /** A program of the flavor: from its tree, or the machine's. */
 export function flavorProgram(flavor: ContainerdFlavor, program: 'containerd' | 'ctr' | 'runc'): string {
   return flavor.binDir === null ? program : path.join(flavor.binDir, program);
@@ -816,7 +826,7 @@ export class KeysDir {
         files.set(file, content);
       }
     }
-    for (const f of fs.readdirSync(this.dir)) fs.rmSync(path.join(this.dir, f), { force: true });
+    for (const f of fs.readdirSync(this.dir)) fs.rmSync(path.join(this.dir, f), { force: true, recursive: true });
     for (const [file, content] of files) fs.writeFileSync(path.join(this.dir, file), content, { mode: 0o600 });
   }
   /** Removes one file (e.g. a password file) until the next set(). */

@@ -257,7 +257,7 @@ export interface Daemon {
   readonly exited: Promise<number | null>;
 }
 
-function startDaemon(name: string, cmd: string, args: string[], logFile: string, cwd: string, env: NodeJS.ProcessEnv = process.env): Daemon {
+export function startDaemon(name: string, cmd: string, args: string[], logFile: string, cwd: string, env: NodeJS.ProcessEnv = process.env): Daemon {
   const log = fs.openSync(logFile, 'a');
   const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
@@ -277,7 +277,7 @@ function startDaemon(name: string, cmd: string, args: string[], logFile: string,
   return { name, child, logFile, exited };
 }
 
-async function stopDaemon(d: Daemon, graceMs = 5000): Promise<void> {
+export async function stopDaemon(d: Daemon, graceMs = 5000): Promise<void> {
   if (d.child.exitCode !== null || d.child.signalCode !== null) return;
   d.child.kill('SIGTERM');
   const timer = setTimeout(() => d.child.kill('SIGKILL'), graceMs);
@@ -293,7 +293,7 @@ function tail(file: string, lines = 15): string {
   }
 }
 
-async function waitFor(what: string, d: Daemon, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, d: Daemon, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (d.child.exitCode !== null || d.child.signalCode !== null) {
@@ -445,11 +445,23 @@ const tableKey = (header: string): string => header.trim().replace(/'/g, '"');
  * or lost one of the paths it should carry.
  */
 export function renderContainerdConfig(example: string, p: ContainerdPaths, dir: string, version: 2 | 3 = 2): string {
-  const subs = substitutions(p);
+  return renderExample(example, substitutions(p), [], dir, version);
+}
+
+/**
+ * A rootless example: its /etc/containerd paths stay as they are (inside
+ * rootless containerd's mount namespace they are ~/.config/containerd), only
+ * the decoder's path is rewritten.
+ */
+export function renderRootlessConfig(example: string, decoder: string, dir: string, version: 2 | 3): string {
+  return renderExample(example, [['/usr/local/bin/ctd-decoder', decoder]], ['/etc/containerd'], dir, version);
+}
+
+function renderExample(example: string, subs: ReturnType<typeof substitutions>, kept: readonly string[], dir: string, version: 2 | 3): string {
   const code = example.split('\n').filter((l) => !isComment(l));
   for (const line of code) {
     for (const m of line.matchAll(/(?<=["'=])\/[^"'\s,]*/g)) {
-      if (!subs.some(([from]) => m[0] === from || m[0].startsWith(from + '/'))) {
+      if (![...subs.map(([from]) => from), ...kept].some((from) => m[0] === from || m[0].startsWith(from + '/'))) {
         throw new Error(`example config has a path the e2e harness does not rewrite: ${m[0]}`);
       }
     }
@@ -551,7 +563,7 @@ export function withTransferServicePulls(config: string): string {
  * decoder's exit status and judges the layer by the bytes on stdout alone:
  * the worst case of that race, on every pull.
  */
-interface ProbeFiles {
+export interface ProbeFiles {
   /** One line per processor call: media type, fd 3, arguments (tab-separated). */
   log: string;
   /** Present = "lose the race" mode on. */
@@ -560,7 +572,7 @@ interface ProbeFiles {
   sleepers: string;
 }
 
-function probeFiles(dir: string): ProbeFiles {
+export function probeFiles(dir: string): ProbeFiles {
   return {
     log: path.join(dir, 'processor-calls.log'),
     loseRaceFlag: path.join(dir, 'lose-exit-status-race'),
@@ -568,7 +580,7 @@ function probeFiles(dir: string): ProbeFiles {
   };
 }
 
-function writeDecoderProbe(file: string, decoder: string, p: ProbeFiles): void {
+export function writeDecoderProbe(file: string, decoder: string, p: ProbeFiles): void {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   fs.writeFileSync(
     file,
@@ -591,6 +603,18 @@ export interface ProcessorCall {
   /** readlink of fd 3 as the decoder started: "pipe:[123]" when containerd sent a payload, "none" when fd 3 was closed. */
   fd3: string;
   args: string;
+}
+
+/** Every processor call the probe has recorded so far. */
+export function readProcessorCalls(p: ProbeFiles): ProcessorCall[] {
+  return fs
+    .readFileSync(p.log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [mediaType = '', fd3 = '', args = ''] = line.split('\t');
+      return { mediaType, fd3, args };
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -761,14 +785,7 @@ export class Containerd {
 
   /** Every processor call recorded so far. */
   processorCalls(): ProcessorCall[] {
-    return fs
-      .readFileSync(this.#probe.log, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => {
-        const [mediaType = '', fd3 = '', args = ''] = line.split('\t');
-        return { mediaType, fd3, args };
-      });
+    return readProcessorCalls(this.#probe);
   }
 
   /**
@@ -842,6 +859,27 @@ export class KeysDir {
 // ---------------------------------------------------------------------------
 // The whole environment.
 
+/**
+ * A fresh directory under TMPDIR for one environment, removed by the cleanup
+ * stack (after unmounting whatever is left under it), or by the last-resort
+ * exit hook. E2E_KEEP_TMP=1 keeps it.
+ */
+export function temporaryDirectory(prefix: string, cleanup: Cleanup): string {
+  const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+  liveDirs.add(tmp);
+  cleanup.add('remove temp dir', () => {
+    liveDirs.delete(tmp);
+    if (process.env.E2E_KEEP_TMP) console.error(`# e2e: kept ${tmp}`);
+    else fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  cleanup.add('unmount leftovers', () => {
+    const left = mountsUnder(tmp);
+    unmountAllSync(tmp);
+    if (left.length) throw new Error(`had to unmount ${left.join(', ')}`);
+  });
+  return tmp;
+}
+
 export class E2eEnv {
   readonly flavor: ContainerdFlavor;
   readonly tmp: string;
@@ -865,19 +903,8 @@ export class E2eEnv {
 
   /** Starts registry and a containerd of the flavor (as configured by its example); on failure tears down what was started and rethrows. */
   static async start(decoder: string, flavor: ContainerdFlavor, initialKeys: readonly NodeKey[] = []): Promise<E2eEnv> {
-    const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), `ctd-e2e-${flavor.name}-`)));
-    liveDirs.add(tmp);
     const cleanup = new Cleanup();
-    cleanup.add('remove temp dir', () => {
-      liveDirs.delete(tmp);
-      if (process.env.E2E_KEEP_TMP) console.error(`# e2e: kept ${tmp}`);
-      else fs.rmSync(tmp, { recursive: true, force: true });
-    });
-    cleanup.add('unmount leftovers', () => {
-      const left = mountsUnder(tmp);
-      unmountAllSync(tmp);
-      if (left.length) throw new Error(`had to unmount ${left.join(', ')}`);
-    });
+    const tmp = temporaryDirectory(`ctd-e2e-${flavor.name}-`, cleanup);
     try {
       fs.mkdirSync(path.join(tmp, 'work'));
       const keys = new KeysDir(path.join(tmp, 'keys'));

@@ -14,7 +14,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Cleanup, Containerd, containerd21, CONTAINERD_2_1_COMMAND, decoderBinary, skipReason, temporaryDirectory, withTransferServicePulls, type ContainerdFlavor } from './harness.ts';
+import { Cleanup, Containerd, containerd21, decoderBinary, skipReason, temporaryDirectory, withTransferServicePulls, type ContainerdFlavor } from './harness.ts';
+import { CONTAINERD_2_1_COMMAND, treeFailure } from './trees.ts';
 
 const TEST_TIMEOUT = 60_000;
 const FALLBACK = /Falling back to local image pull mode/;
@@ -25,7 +26,7 @@ if (!skip) {
   try {
     flavor = await containerd21();
   } catch (err) {
-    skip = `doctor end-to-end suite needs containerd 2.1's private tree: ${(err as Error).message.split('\n').slice(-1)[0]} (enable: apt-get install patchelf; ${CONTAINERD_2_1_COMMAND})`;
+    skip = `doctor end-to-end suite needs containerd 2.1's private tree: ${treeFailure(err)} (enable: apt-get install patchelf; ${CONTAINERD_2_1_COMMAND})`;
     if (process.env.CI === 'true') throw new Error(`${skip} (CI=true: not skipping)`);
   }
 }

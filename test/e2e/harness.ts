@@ -23,8 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { viewSnapshot, removeSnapshot } from './containerd-api.ts';
 import { listImages } from './cri.ts';
 import type { NodeKey } from './keys.ts';
-import { BUSYBOX, debianTreeBin } from './oci-image.ts';
+import { BUSYBOX } from './oci-image.ts';
 import { run } from './run.ts';
+import { CONTAINERD_2_1_COMMAND, containerd21Bin, treeFailure } from './trees.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -47,14 +48,9 @@ const example = (name: string): string => path.join(REPO_ROOT, 'config-examples'
 /** The machine's containerd (Debian 12: 1.6.20), configured by the version 2 example. */
 export const CONTAINERD_1_6: ContainerdFlavor = { name: '1.6', configVersion: 2, exampleConfig: example('containerd-1.6-config.toml'), binDir: null };
 
-/** How to fetch containerd 2.1 and its runc from Debian forky into build/tools (cached there). */
-export const CONTAINERD_2_1_TREE = { name: 'containerd-2.1', suite: 'forky', packages: ['containerd', 'runc'] } as const;
-export const CONTAINERD_2_1_COMMAND = `bash test/tools/debian-tree.sh ${CONTAINERD_2_1_TREE.name} ${CONTAINERD_2_1_TREE.suite} ${CONTAINERD_2_1_TREE.packages.join(' ')}`;
-
 /** containerd 2.1 from the private forky tree, configured by the version 3 example. */
 export async function containerd21(): Promise<ContainerdFlavor> {
-  const binDir = await debianTreeBin(CONTAINERD_2_1_TREE.name, CONTAINERD_2_1_TREE.suite, CONTAINERD_2_1_TREE.packages);
-  return { name: '2.1', configVersion: 3, exampleConfig: example('containerd-2-config.toml'), binDir };
+  return { name: '2.1', configVersion: 3, exampleConfig: example('containerd-2-config.toml'), binDir: await containerd21Bin() };
 }
 
 /**
@@ -67,21 +63,11 @@ export async function containerdFlavors(): Promise<Array<{ flavor: ContainerdFla
   try {
     out.push({ flavor: await containerd21(), skip: undefined });
   } catch (err) {
-    const line = `containerd 2.1 end-to-end suite needs its private tree: ${(err as Error).message.split('\n').slice(-1)[0]} (enable: apt-get install patchelf; ${CONTAINERD_2_1_COMMAND})`;
+    const line = `containerd 2.1 end-to-end suite needs its private tree: ${treeFailure(err)} (enable: apt-get install patchelf; ${CONTAINERD_2_1_COMMAND})`;
     if (process.env.CI === 'true') throw new Error(`${line} (CI=true: not skipping)`);
     out.push({ flavor: { name: '2.1', configVersion: 3, exampleConfig: example('containerd-2-config.toml'), binDir: null }, skip: line });
   }
   return out;
-}
-
-/** Debian's imgcrypt package: the upstream ctd-decoder (1.1.11; the trixie build runs on Debian 12 as it is). */
-export const UPSTREAM_IMGCRYPT_TREE = { name: 'imgcrypt', suite: 'trixie', packages: ['imgcrypt'] } as const;
-export const UPSTREAM_IMGCRYPT_COMMAND = `bash test/tools/debian-tree.sh ${UPSTREAM_IMGCRYPT_TREE.name} ${UPSTREAM_IMGCRYPT_TREE.suite} ${UPSTREAM_IMGCRYPT_TREE.packages.join(' ')}`;
-
-/** The upstream decoder's path (fetched into build/tools once). */
-export async function upstreamDecoder(): Promise<string> {
-  const bin = await debianTreeBin(UPSTREAM_IMGCRYPT_TREE.name, UPSTREAM_IMGCRYPT_TREE.suite, UPSTREAM_IMGCRYPT_TREE.packages);
-  return path.join(bin, 'ctd-decoder');
 }
 
 /** A program of the flavor: from its tree, or the machine's. */

@@ -19,12 +19,11 @@ import {
   decoderBinary,
   E2eEnv,
   skipReason,
-  UPSTREAM_IMGCRYPT_COMMAND,
-  upstreamDecoder,
   withTransferServicePulls,
   type ContainerdFlavor,
   type ProcessorCall,
 } from './harness.ts';
+import { treeFailure, UPSTREAM_IMGCRYPT_COMMAND, upstreamDecoder } from './trees.ts';
 import { makeKeyPair, makePkcs7Key, type KeyPair, type NodeKey, type Pkcs7Key } from './keys.ts';
 import { buildImage, encryptAndPush, forEveryLayer, randomText, writeSkopeoPolicy, type EncryptionPass, type PushedImage, type SkopeoContext } from './oci-image.ts';
 
@@ -38,7 +37,7 @@ if (!skip) {
   try {
     upstream = await upstreamDecoder();
   } catch (err) {
-    upstreamSkip = `upstream decoder suite needs Debian's imgcrypt in a private tree: ${(err as Error).message.split('\n').slice(-1)[0]} (enable: apt-get install patchelf; ${UPSTREAM_IMGCRYPT_COMMAND})`;
+    upstreamSkip = `upstream decoder suite needs Debian's imgcrypt in a private tree: ${treeFailure(err)} (enable: apt-get install patchelf; ${UPSTREAM_IMGCRYPT_COMMAND})`;
     if (process.env.CI === 'true') throw new Error(`${upstreamSkip} (CI=true: not skipping)`);
   }
 }

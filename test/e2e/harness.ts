@@ -128,7 +128,7 @@ export function missingPrerequisites(): string[] {
   want(isStaticElf(BUSYBOX), 'busybox-static');
   want(onPath('mount') && onPath('umount'), 'mount');
   const problems: string[] = [];
-  if (packages.length) problems.push(`apt-get install ${packages.join(' ')}`);
+  if (packages.length) problems.push(`apt-get install ${packages.join(' ')} (or make test-deps)`);
   if (process.getuid?.() !== 0) problems.push('run as root (containerd and mounts need it)');
   const bin = decoderBinary();
   try {

@@ -1,7 +1,9 @@
 // End to end: encrypted images pulled through containerd's CRI plugin (the
 // path the kubelet takes, and the one on which containerd sends the
-// decryption payload) and unpacked by the decoder under test, configured by
-// the shipped config-examples/containerd-1.6-config.toml.
+// decryption payload) and unpacked by the decoder under test, on containerd
+// 1.6 configured by the shipped config-examples/containerd-1.6-config.toml
+// and on containerd 2.1 configured by config-examples/containerd-2-config.toml
+// (harness.ts, ContainerdFlavor): every case runs on both.
 //
 //   node --test test/e2e/containerd.test.ts                  (as root)
 //   CTD_DECODER_BIN=/path/to/decoder node --test test/e2e/containerd.test.ts

@@ -7,6 +7,7 @@
 //   node --test test/e2e/rootless.test.ts        (as root: it sets up the user's namespaces)
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -60,7 +61,7 @@ function rootlessSuite(flavor: ContainerdFlavor): void {
     if (failures.length) throw new Error(`rootless e2e cleanup: ${failures.join('; ')}`);
   });
 
-  test('pulls and unpacks an encrypted image through CRI; the key in ~/.config/containerd/ocicrypt/keys', { timeout: TEST_TIMEOUT }, async () => {
+  test('pulls and unpacks an encrypted image through CRI; the key in ~/.config/containerd/ocicrypt/keys', { timeout: TEST_TIMEOUT }, async (t) => {
     const work = path.join(tmp, 'work');
     fs.mkdirSync(work);
     const rsa = makeKeyPair(work, 'rsa', 'rsa');
@@ -88,5 +89,17 @@ function rootlessSuite(flavor: ContainerdFlavor): void {
     assert.equal(unpacked.length, 1, `marker.txt in ${unpacked.length} snapshots`);
     assert.equal(fs.readFileSync(unpacked[0]!, 'utf8'), marker);
     assert.equal(fs.statSync(unpacked[0]!).uid, ROOTLESS_USER.uid);
+
+    // doctor, run by the user as on their machine, reads ~/.config/containerd/config.toml
+    // and finds the keys under ~/.config/containerd: no problem.
+    const doctor = spawnSync(
+      'setpriv',
+      [`--reuid=${ROOTLESS_USER.uid}`, `--regid=${ROOTLESS_USER.gid}`, '--clear-groups', decoderBinary(), 'doctor', '--json'],
+      { encoding: 'utf8', env: { HOME: ctd.home, PATH: `${flavor.binDir ?? ''}:/usr/sbin:/usr/bin:/sbin:/bin` } },
+    );
+    const findings = (JSON.parse(doctor.stdout) as { findings: Array<{ level: string; area: string; message: string }> }).findings;
+    t.diagnostic(`doctor (exit ${doctor.status}): ${findings.map((f) => `${f.level} ${f.area}: ${f.message}`).join(' | ')}`);
+    assert.deepEqual(findings.filter((f) => f.level === 'problem'), []);
+    assert.ok(findings.some((f) => f.area === 'keys' && f.level === 'ok' && f.message.includes(ctd.keysDir)), 'doctor checked the keys under ~/.config/containerd');
   });
 }

@@ -9,9 +9,13 @@ BINARY := dist/ctd-decoder
 # Every file the build reads: a change to any of them rebuilds the binary.
 SOURCES := $(shell find src -name '*.ts') $(shell find packaging/warm-up -type f) package.json package-lock.json tsconfig.json \
 	packaging/build-binary.sh packaging/sea-main.cjs packaging/code-cache.cjs
-NODE_TEST := $(NODE) --test --test-reporter=spec
+# Every test run ends with one line per skipped suite: what it misses and the
+# command that enables it (test/support/skipped-suites.ts writes them).
+SKIPPED := build/skipped-suites.txt
+NODE_TEST := $(NODE) --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=./test/support/skipped-suites.ts --test-reporter-destination=$(SKIPPED)
+run_tests = mkdir -p build; status=0; $(NODE_TEST) $(1) || status=$$?; cat $(SKIPPED); exit $$status
 
-.PHONY: all build demo test test-unit test-binary test-e2e typecheck install clean bench
+.PHONY: all build demo test test-unit test-binary test-e2e test-deps test-deps-ensure typecheck install clean bench
 
 all: build
 
@@ -33,16 +37,24 @@ typecheck: node_modules/.package-lock.json
 	$(NODE) test/tools/check-imports.ts
 
 test-unit: node_modules/.package-lock.json
-	$(NODE_TEST) test/unit/*.test.ts
+	$(call run_tests,test/unit/*.test.ts)
 
 test-binary: $(BINARY)
-	$(NODE_TEST) test/binary/*.test.ts
+	$(call run_tests,test/binary/*.test.ts)
 
 test-e2e: $(BINARY)
-	$(NODE_TEST) --test-concurrency=1 test/e2e/*.test.ts
+	$(call run_tests,--test-concurrency=1 test/e2e/*.test.ts)
 
-test: typecheck $(BINARY)
-	$(NODE_TEST) test/unit/*.test.ts test/binary/*.test.ts test/e2e/*.test.ts
+test: test-deps-ensure typecheck $(BINARY)
+	$(call run_tests,test/unit/*.test.ts test/binary/*.test.ts test/e2e/*.test.ts)
+
+# The Debian packages the suites use (one list: packaging/test-deps).
+test-deps:
+	bash test/tools/test-deps.sh install
+
+# Installs them when root and one is missing; otherwise says what is missing.
+test-deps-ensure:
+	@bash test/tools/test-deps.sh ensure
 
 install: $(BINARY)
 	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINARY=$(BINARY) bash packaging/install-files.sh

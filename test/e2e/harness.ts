@@ -3,11 +3,15 @@
 // (processes killed, mounts unmounted, directory removed), even when a test or
 // the start-up itself fails.
 //
-// containerd's configuration is config-examples/containerd-1.6-config.toml,
-// the file we ship, with only its well-known paths rewritten (see
-// renderContainerdConfig), plus a short block of test-environment settings
-// appended after it (testEnvironmentBlock), none of which touches decryption.
-// The decoder is reached through a recording probe (writeDecoderProbe).
+// Two containerd versions (ContainerdFlavor): the machine's 1.6 (Debian 12),
+// configured by config-examples/containerd-1.6-config.toml (version 2), and
+// 2.1 from a private Debian forky tree (test/tools/debian-tree.sh, with its
+// runc 1.3), configured by config-examples/containerd-2-config.toml (version
+// 3). Either file is the one we ship, with only its well-known paths
+// rewritten (see renderContainerdConfig), plus a short block of
+// test-environment settings (testEnvironment), none of which touches
+// decryption. The decoder is reached through a recording probe
+// (writeDecoderProbe).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,9 +25,55 @@ import { listImages } from './cri.ts';
 import type { NodeKey } from './keys.ts';
 import { BUSYBOX } from './oci-image.ts';
 import { run } from './run.ts';
+import { CONTAINERD_2_1_COMMAND, containerd21Bin, treeFailure } from './trees.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const EXAMPLE_CONFIG = path.join(REPO_ROOT, 'config-examples', 'containerd-1.6-config.toml');
+
+// ---------------------------------------------------------------------------
+// containerd versions.
+
+/** A containerd version the suite runs on, with the example config it is configured by. */
+export interface ContainerdFlavor {
+  /** "1.6" or "2.1": what test names show. */
+  readonly name: string;
+  /** The config version of its example (2 for 1.x, 3 for 2.x). */
+  readonly configVersion: 2 | 3;
+  readonly exampleConfig: string;
+  /** Directory holding containerd, ctr, containerd-shim-runc-v2 and runc, put first on containerd's PATH; null: the machine's own (PATH). */
+  readonly binDir: string | null;
+}
+
+const example = (name: string): string => path.join(REPO_ROOT, 'config-examples', name);
+
+/** The machine's containerd (Debian 12: 1.6.20), configured by the version 2 example. */
+export const CONTAINERD_1_6: ContainerdFlavor = { name: '1.6', configVersion: 2, exampleConfig: example('containerd-1.6-config.toml'), binDir: null };
+
+/** containerd 2.1 from the private forky tree, configured by the version 3 example. */
+export async function containerd21(): Promise<ContainerdFlavor> {
+  return { name: '2.1', configVersion: 3, exampleConfig: example('containerd-2-config.toml'), binDir: await containerd21Bin() };
+}
+
+/**
+ * Every flavor the suite runs on, each with its skip line (undefined: it
+ * runs). 2.1 skips when its tree cannot be made (no patchelf, no mirror),
+ * with the command that makes it; with CI=true that is an error.
+ */
+export async function containerdFlavors(): Promise<Array<{ flavor: ContainerdFlavor; skip: string | undefined }>> {
+  const out: Array<{ flavor: ContainerdFlavor; skip: string | undefined }> = [{ flavor: CONTAINERD_1_6, skip: undefined }];
+  try {
+    out.push({ flavor: await containerd21(), skip: undefined });
+  } catch (err) {
+    const line = `containerd 2.1 end-to-end suite needs its private tree: ${treeFailure(err)} (enable: apt-get install patchelf; ${CONTAINERD_2_1_COMMAND})`;
+    if (process.env.CI === 'true') throw new Error(`${line} (CI=true: not skipping)`);
+    out.push({ flavor: { name: '2.1', configVersion: 3, exampleConfig: example('containerd-2-config.toml'), binDir: null }, skip: line });
+  }
+  return out;
+}
+
+/** A program of the flavor: from its tree, or the machine's. */
+export function flavorProgram(flavor: ContainerdFlavor, program: 'containerd' | 'ctr' | 'runc'): string {
+  return flavor.binDir === null ? program : path.join(flavor.binDir, program);
+}
 
 /** The decoder under test. */
 export function decoderBinary(): string {
@@ -68,6 +118,8 @@ export function missingPrerequisites(): string[] {
     if (!ok && !packages.includes(pkg)) packages.push(pkg);
   };
   want(onPath('containerd') && onPath('ctr'), 'containerd');
+  want(onPath('runc'), 'runc');
+  want(onPath('unshare'), 'util-linux');
   want(onPath('docker-registry'), 'docker-registry');
   want(onPath('skopeo'), 'skopeo');
   want(onPath('umoci'), 'umoci');
@@ -76,7 +128,7 @@ export function missingPrerequisites(): string[] {
   want(isStaticElf(BUSYBOX), 'busybox-static');
   want(onPath('mount') && onPath('umount'), 'mount');
   const problems: string[] = [];
-  if (packages.length) problems.push(`apt-get install ${packages.join(' ')}`);
+  if (packages.length) problems.push(`apt-get install ${packages.join(' ')} (or make test-deps)`);
   if (process.getuid?.() !== 0) problems.push('run as root (containerd and mounts need it)');
   const bin = decoderBinary();
   try {
@@ -191,9 +243,9 @@ export interface Daemon {
   readonly exited: Promise<number | null>;
 }
 
-function startDaemon(name: string, cmd: string, args: string[], logFile: string, cwd: string): Daemon {
+export function startDaemon(name: string, cmd: string, args: string[], logFile: string, cwd: string, env: NodeJS.ProcessEnv = process.env): Daemon {
   const log = fs.openSync(logFile, 'a');
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', log, log] });
+  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
   const pid = child.pid;
@@ -211,7 +263,7 @@ function startDaemon(name: string, cmd: string, args: string[], logFile: string,
   return { name, child, logFile, exited };
 }
 
-async function stopDaemon(d: Daemon, graceMs = 5000): Promise<void> {
+export async function stopDaemon(d: Daemon, graceMs = 5000): Promise<void> {
   if (d.child.exitCode !== null || d.child.signalCode !== null) return;
   d.child.kill('SIGTERM');
   const timer = setTimeout(() => d.child.kill('SIGKILL'), graceMs);
@@ -227,7 +279,7 @@ function tail(file: string, lines = 15): string {
   }
 }
 
-async function waitFor(what: string, d: Daemon, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, d: Daemon, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (d.child.exitCode !== null || d.child.signalCode !== null) {
@@ -333,36 +385,69 @@ function substitutions(p: ContainerdPaths): Array<[from: string, to: string, opt
   ];
 }
 
-/** Settings the test environment needs and a user's node does not; appended after the example. */
-function testEnvironmentBlock(dir: string): string {
-  return `
-# ---- appended by test/e2e/harness.ts: test-environment settings, not part of the example ----
-# "native" works on every filesystem (CI often runs on overlayfs, where overlayfs
-# snapshots cannot nest); CNI and the opt plugin would otherwise use /etc/cni,
-# /opt/cni and /opt/containerd.
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  snapshotter = "native"
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "${dir}/cni/bin"
-  conf_dir = "${dir}/cni/conf"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${dir}/opt"
-`;
+/**
+ * Settings the test environment needs and a user's node does not, none about
+ * decryption: "native" snapshots work on every filesystem (CI often runs on
+ * overlayfs, where overlayfs snapshots cannot nest), for CRI and (2.x) for the
+ * transfer service's unpacker; CNI, the opt plugin and
+ * (2.x) NRI, CDI and the image verifiers would otherwise use /etc, /opt and
+ * /var/run, which concurrent test runs would share.
+ * `tables` are appended after the example (which must not define them);
+ * `intoTable` are keys added to a table the example defines.
+ */
+function testEnvironment(version: 2 | 3, dir: string): { tables: Array<[header: string, body: string[]]>; intoTable?: [header: string, keys: string[]] } {
+  if (version === 2) {
+    return {
+      tables: [
+        ['[plugins."io.containerd.grpc.v1.cri".containerd]', ['snapshotter = "native"']],
+        ['[plugins."io.containerd.grpc.v1.cri".cni]', [`bin_dir = "${dir}/cni/bin"`, `conf_dir = "${dir}/cni/conf"`]],
+        ['[plugins."io.containerd.internal.v1.opt"]', [`path = "${dir}/opt"`]],
+      ],
+    };
+  }
+  return {
+    intoTable: ["[plugins.'io.containerd.cri.v1.images']", ["snapshotter = 'native'"]],
+    tables: [
+      ["[plugins.'io.containerd.cri.v1.runtime']", ['cdi_spec_dirs = []']],
+      ["[plugins.'io.containerd.cri.v1.runtime'.cni]", [`bin_dirs = ['${dir}/cni/bin']`, `conf_dir = '${dir}/cni/conf'`]],
+      ["[plugins.'io.containerd.internal.v1.opt']", [`path = '${dir}/opt'`]],
+      ["[plugins.'io.containerd.nri.v1.nri']", ['disable = true']],
+      ["[plugins.'io.containerd.image-verifier.v1.bindir']", [`bin_dir = '${dir}/image-verifier'`]],
+      // The transfer service unpacks only for platform/snapshotter pairs it is
+      // given; by default that is the default snapshotter (overlayfs) alone.
+      ["[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]", ["platform = 'linux/amd64'", "snapshotter = 'native'"]],
+    ],
+  };
 }
 
 const isComment = (line: string): boolean => /^\s*(#|$)/.test(line);
+
+/** A table header, quotes normalised (containerd's own files use ' in version 3, " in version 2). */
+const tableKey = (header: string): string => header.trim().replace(/'/g, '"');
 
 /**
  * The example with its paths replaced. Fails if the example gained an absolute
  * path the harness does not know (it would point a test at the real system),
  * or lost one of the paths it should carry.
  */
-export function renderContainerdConfig(example: string, p: ContainerdPaths, dir: string): string {
-  const subs = substitutions(p);
+export function renderContainerdConfig(example: string, p: ContainerdPaths, dir: string, version: 2 | 3 = 2): string {
+  return renderExample(example, substitutions(p), [], dir, version);
+}
+
+/**
+ * A rootless example: its /etc/containerd paths stay as they are (inside
+ * rootless containerd's mount namespace they are ~/.config/containerd), only
+ * the decoder's path is rewritten.
+ */
+export function renderRootlessConfig(example: string, decoder: string, dir: string, version: 2 | 3): string {
+  return renderExample(example, [['/usr/local/bin/ctd-decoder', decoder]], ['/etc/containerd'], dir, version);
+}
+
+function renderExample(example: string, subs: ReturnType<typeof substitutions>, kept: readonly string[], dir: string, version: 2 | 3): string {
   const code = example.split('\n').filter((l) => !isComment(l));
   for (const line of code) {
-    for (const m of line.matchAll(/(?<=["=])\/[^"\s,]*/g)) {
-      if (!subs.some(([from]) => m[0] === from || m[0].startsWith(from + '/'))) {
+    for (const m of line.matchAll(/(?<=["'=])\/[^"'\s,]*/g)) {
+      if (![...subs.map(([from]) => from), ...kept].some((from) => m[0] === from || m[0].startsWith(from + '/'))) {
         throw new Error(`example config has a path the e2e harness does not rewrite: ${m[0]}`);
       }
     }
@@ -372,10 +457,33 @@ export function renderContainerdConfig(example: string, p: ContainerdPaths, dir:
     if (!optional && !code.some((l) => l.includes(from))) throw new Error(`example config no longer mentions ${from}`);
     out = out.split(from).join(to);
   }
-  for (const table of ['[plugins."io.containerd.grpc.v1.cri".containerd]', '[plugins."io.containerd.grpc.v1.cri".cni]', '[plugins."io.containerd.internal.v1.opt"]']) {
-    if (example.includes(table)) throw new Error(`example config defines ${table}; the harness appends its own`);
+  const headers = new Set(code.filter((l) => /^\s*\[/.test(l)).map(tableKey));
+  const env = testEnvironment(version, dir);
+  for (const [header] of env.tables) {
+    if (headers.has(tableKey(header))) throw new Error(`example config defines ${header}; the harness appends its own`);
   }
-  return out + testEnvironmentBlock(dir);
+  if (env.intoTable) {
+    const [header, keys] = env.intoTable;
+    const lines = out.split('\n');
+    const at = lines.findIndex((l) => tableKey(l) === tableKey(header));
+    if (at < 0) throw new Error(`example config no longer defines ${header}`);
+    lines.splice(at + 1, 0, ...keys.map((k) => `  ${k}  # test environment (harness.ts)`));
+    out = lines.join('\n');
+  }
+  const appended = env.tables.map(([header, body]) => [header, ...body.map((l) => `  ${l}`)].join('\n')).join('\n');
+  return `${out}\n# ---- appended by test/e2e/harness.ts: test-environment settings, not part of the example ----\n${appended}\n`;
+}
+
+/** The config without its [stream_processors] tables: containerd's built-in processors then run `ctd-decoder` from its PATH (the zero-config install). */
+export function withoutStreamProcessors(config: string): string {
+  let inProcessors = false;
+  const kept = config.split('\n').filter((line) => {
+    const table = /^\s*\[(.*)\]\s*$/.exec(line);
+    if (table) inProcessors = /^stream_processors(\.|$)/.test(table[1]!.trim());
+    return !inProcessors;
+  });
+  if (kept.length === config.split('\n').length) throw new Error('withoutStreamProcessors: the config has no [stream_processors] section');
+  return kept.join('\n');
 }
 
 /**
@@ -411,6 +519,17 @@ export function withProcessorEnv(config: string, vars: Readonly<Record<string, s
   return out.join('\n');
 }
 
+/**
+ * containerd 2.1's default for CRI pulls: the transfer service. The version 3
+ * example sets use_local_image_pull = true (the payload path); this turns it
+ * off again. Fails if the example no longer sets it.
+ */
+export function withTransferServicePulls(config: string): string {
+  const on = /^(\s*use_local_image_pull\s*=\s*)true\s*$/m;
+  if (!on.test(config)) throw new Error('withTransferServicePulls: the config does not set use_local_image_pull = true');
+  return config.replace(on, '$1false');
+}
+
 // ---------------------------------------------------------------------------
 // The decoder probe.
 
@@ -430,7 +549,7 @@ export function withProcessorEnv(config: string, vars: Readonly<Record<string, s
  * decoder's exit status and judges the layer by the bytes on stdout alone:
  * the worst case of that race, on every pull.
  */
-interface ProbeFiles {
+export interface ProbeFiles {
   /** One line per processor call: media type, fd 3, arguments (tab-separated). */
   log: string;
   /** Present = "lose the race" mode on. */
@@ -439,7 +558,7 @@ interface ProbeFiles {
   sleepers: string;
 }
 
-function probeFiles(dir: string): ProbeFiles {
+export function probeFiles(dir: string): ProbeFiles {
   return {
     log: path.join(dir, 'processor-calls.log'),
     loseRaceFlag: path.join(dir, 'lose-exit-status-race'),
@@ -447,7 +566,7 @@ function probeFiles(dir: string): ProbeFiles {
   };
 }
 
-function writeDecoderProbe(file: string, decoder: string, p: ProbeFiles): void {
+export function writeDecoderProbe(file: string, decoder: string, p: ProbeFiles): void {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   fs.writeFileSync(
     file,
@@ -472,21 +591,51 @@ export interface ProcessorCall {
   args: string;
 }
 
+/** Every processor call the probe has recorded so far. */
+export function readProcessorCalls(p: ProbeFiles): ProcessorCall[] {
+  return fs
+    .readFileSync(p.log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [mediaType = '', fd3 = '', args = ''] = line.split('\t');
+      return { mediaType, fd3, args };
+    });
+}
+
 // ---------------------------------------------------------------------------
 // containerd.
 
 export interface ContainerdOptions {
   /** Name of the instance's directory under the environment's temp dir. */
   name: string;
+  flavor: ContainerdFlavor;
   decoder: string;
   keysDir: string;
   hostsDir: string;
+  /**
+   * "configured" (default): the example as shipped, its [stream_processors]
+   * running the decoder at the example's path.
+   * "zero-config" (the package install that changes nothing in config.toml):
+   * the example without [stream_processors], so that containerd's built-in
+   * processors run `ctd-decoder` from containerd's PATH with
+   * `--decryption-keys-path /etc/containerd/ocicrypt/keys`. Those paths are
+   * fixed in containerd, so containerd runs in a private mount namespace
+   * (unshare -m) where the instance's etc-containerd directory is bind-mounted
+   * over /etc/containerd and keysDir over its ocicrypt/keys: no host file is
+   * touched, and the host's /etc/containerd stays as it is for everyone else.
+   */
+  install?: 'configured' | 'zero-config';
   /** Applied to the rendered config (for variants of the example), with the paths it was rendered with; identity by default. */
   transformConfig?: (config: string, paths: ContainerdPaths) => string;
 }
 
+/** Where /etc/containerd/ocicrypt lives for a zero-config instance (see ContainerdOptions.install). */
+const zeroConfigEtc = (dir: string): string => path.join(dir, 'etc-containerd');
+
 export class Containerd {
   readonly dir: string;
+  readonly flavor: ContainerdFlavor;
   readonly socket: string;
   readonly configFile: string;
   readonly logFile: string;
@@ -498,21 +647,24 @@ export class Containerd {
   readonly daemon: Daemon;
   readonly #probe: ProbeFiles;
 
-  private constructor(dir: string, socket: string, configFile: string, daemon: Daemon) {
+  private constructor(dir: string, flavor: ContainerdFlavor, socket: string, configFile: string, daemon: Daemon, zeroConfig: boolean) {
     this.dir = dir;
+    this.flavor = flavor;
     this.socket = socket;
     this.configFile = configFile;
     this.logFile = daemon.logFile;
     this.#probe = probeFiles(dir);
     this.snapshotDir = path.join(dir, 'root', 'io.containerd.snapshotter.v1.native', 'snapshots');
-    this.keyProviderConfig = keyProviderConfigPath(dir);
-    this.ocicryptConfig = ocicryptConfigPath(dir);
+    const ocicrypt = zeroConfig ? path.join(zeroConfigEtc(dir), 'ocicrypt') : dir;
+    this.keyProviderConfig = keyProviderConfigPath(ocicrypt);
+    this.ocicryptConfig = ocicryptConfigPath(ocicrypt);
     this.daemon = daemon;
   }
 
   static async start(parent: string, opts: ContainerdOptions, cleanup: Cleanup): Promise<Containerd> {
     const dir = path.join(parent, opts.name);
-    for (const sub of ['root', 'state', 'bin', 'cni/bin', 'cni/conf', 'opt']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    const zeroConfig = opts.install === 'zero-config';
+    for (const sub of ['root', 'state', 'bin', 'cni/bin', 'cni/conf', 'opt', 'image-verifier']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
     const socket = path.join(dir, 'state', 'containerd.sock');
     if (Buffer.byteLength(socket + '.ttrpc') > 100) throw new Error(`socket path too long for a unix socket: ${socket} (set TMPDIR shorter)`);
     const probe = path.join(dir, 'bin', 'ctd-decoder');
@@ -528,12 +680,38 @@ export class Containerd {
       root: path.join(dir, 'root'),
       state: path.join(dir, 'state'),
     };
-    let config = renderContainerdConfig(fs.readFileSync(EXAMPLE_CONFIG, 'utf8'), paths, dir);
+    let config = renderContainerdConfig(fs.readFileSync(opts.flavor.exampleConfig, 'utf8'), paths, dir, opts.flavor.configVersion);
+    if (zeroConfig) config = withoutStreamProcessors(config);
     if (opts.transformConfig) config = opts.transformConfig(config, paths);
     const configFile = path.join(dir, 'config.toml');
     fs.writeFileSync(configFile, config);
 
-    const daemon = startDaemon(`containerd (${opts.name})`, 'containerd', ['--config', configFile], path.join(dir, 'containerd.log'), dir);
+    // The flavor's shim and runc, and (zero-config) the probe as `ctd-decoder`, first on containerd's PATH.
+    const pathDirs = [...(zeroConfig ? [path.dirname(probe)] : []), ...(opts.flavor.binDir ? [opts.flavor.binDir] : []), process.env.PATH ?? '/usr/bin:/bin'];
+    const env = { ...process.env, PATH: pathDirs.join(':') };
+    const containerd = flavorProgram(opts.flavor, 'containerd');
+    let command = containerd;
+    let args = ['--config', configFile];
+    if (zeroConfig) {
+      const etc = zeroConfigEtc(dir);
+      fs.mkdirSync(path.join(etc, 'ocicrypt', 'keys'), { recursive: true });
+      command = 'unshare';
+      args = [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        'mount --bind "$1" /etc/containerd && mount --bind "$2" /etc/containerd/ocicrypt/keys && shift 2 && exec "$@"',
+        'sh',
+        etc,
+        opts.keysDir,
+        containerd,
+        ...args,
+      ];
+    }
+    const daemon = startDaemon(`containerd ${opts.flavor.name} (${opts.name})`, command, args, path.join(dir, 'containerd.log'), dir, env);
     cleanup.add(`stop containerd (${opts.name})`, () => stopDaemon(daemon, 10_000));
     // Ready when CRI answers (it reports "not initialized" for a moment after the socket appears).
     await waitFor(`containerd CRI (${opts.name})`, daemon, 30_000, async () => {
@@ -541,7 +719,7 @@ export class Containerd {
       await listImages(socket, 2000);
       return true;
     });
-    const ctd = new Containerd(dir, socket, configFile, daemon);
+    const ctd = new Containerd(dir, opts.flavor, socket, configFile, daemon, zeroConfig);
     cleanup.add(`end stderr holders (${opts.name})`, () => ctd.loseExitStatusRace(false));
     return ctd;
   }
@@ -569,8 +747,9 @@ export class Containerd {
     fs.rmSync(this.#probe.sleepers, { force: true });
   }
 
+  /** The flavor's own ctr, on this instance's CRI namespace. */
   ctr(args: string[]): Promise<string> {
-    return run('ctr', ['--address', this.socket, '--namespace', 'k8s.io', ...args]);
+    return run(flavorProgram(this.flavor, 'ctr'), ['--address', this.socket, '--namespace', 'k8s.io', ...args]);
   }
 
   /** Snapshots of the CRI namespace in the native snapshotter, as "key kind" strings, sorted. */
@@ -592,14 +771,7 @@ export class Containerd {
 
   /** Every processor call recorded so far. */
   processorCalls(): ProcessorCall[] {
-    return fs
-      .readFileSync(this.#probe.log, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => {
-        const [mediaType = '', fd3 = '', args = ''] = line.split('\t');
-        return { mediaType, fd3, args };
-      });
+    return readProcessorCalls(this.#probe);
   }
 
   /**
@@ -657,7 +829,7 @@ export class KeysDir {
         files.set(file, content);
       }
     }
-    for (const f of fs.readdirSync(this.dir)) fs.rmSync(path.join(this.dir, f), { force: true });
+    for (const f of fs.readdirSync(this.dir)) fs.rmSync(path.join(this.dir, f), { force: true, recursive: true });
     for (const [file, content] of files) fs.writeFileSync(path.join(this.dir, file), content, { mode: 0o600 });
   }
   /** Removes one file (e.g. a password file) until the next set(). */
@@ -673,7 +845,29 @@ export class KeysDir {
 // ---------------------------------------------------------------------------
 // The whole environment.
 
+/**
+ * A fresh directory under TMPDIR for one environment, removed by the cleanup
+ * stack (after unmounting whatever is left under it), or by the last-resort
+ * exit hook. E2E_KEEP_TMP=1 keeps it.
+ */
+export function temporaryDirectory(prefix: string, cleanup: Cleanup): string {
+  const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+  liveDirs.add(tmp);
+  cleanup.add('remove temp dir', () => {
+    liveDirs.delete(tmp);
+    if (process.env.E2E_KEEP_TMP) console.error(`# e2e: kept ${tmp}`);
+    else fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  cleanup.add('unmount leftovers', () => {
+    const left = mountsUnder(tmp);
+    unmountAllSync(tmp);
+    if (left.length) throw new Error(`had to unmount ${left.join(', ')}`);
+  });
+  return tmp;
+}
+
 export class E2eEnv {
+  readonly flavor: ContainerdFlavor;
   readonly tmp: string;
   readonly cleanup: Cleanup;
   readonly registry: Registry;
@@ -682,7 +876,8 @@ export class E2eEnv {
   readonly hostsDir: string;
   readonly work: string;
 
-  private constructor(tmp: string, cleanup: Cleanup, registry: Registry, containerd: Containerd, keys: KeysDir, hostsDir: string) {
+  private constructor(flavor: ContainerdFlavor, tmp: string, cleanup: Cleanup, registry: Registry, containerd: Containerd, keys: KeysDir, hostsDir: string) {
+    this.flavor = flavor;
     this.tmp = tmp;
     this.cleanup = cleanup;
     this.registry = registry;
@@ -692,21 +887,10 @@ export class E2eEnv {
     this.work = path.join(tmp, 'work');
   }
 
-  /** Starts registry and containerd; on failure tears down what was started and rethrows. */
-  static async start(decoder: string, initialKeys: readonly NodeKey[] = []): Promise<E2eEnv> {
-    const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ctd-e2e-')));
-    liveDirs.add(tmp);
+  /** Starts registry and a containerd of the flavor (as configured by its example); on failure tears down what was started and rethrows. */
+  static async start(decoder: string, flavor: ContainerdFlavor, initialKeys: readonly NodeKey[] = []): Promise<E2eEnv> {
     const cleanup = new Cleanup();
-    cleanup.add('remove temp dir', () => {
-      liveDirs.delete(tmp);
-      if (process.env.E2E_KEEP_TMP) console.error(`# e2e: kept ${tmp}`);
-      else fs.rmSync(tmp, { recursive: true, force: true });
-    });
-    cleanup.add('unmount leftovers', () => {
-      const left = mountsUnder(tmp);
-      unmountAllSync(tmp);
-      if (left.length) throw new Error(`had to unmount ${left.join(', ')}`);
-    });
+    const tmp = temporaryDirectory(`ctd-e2e-${flavor.name}-`, cleanup);
     try {
       fs.mkdirSync(path.join(tmp, 'work'));
       const keys = new KeysDir(path.join(tmp, 'keys'));
@@ -714,8 +898,8 @@ export class E2eEnv {
       const registry = await startRegistry(path.join(tmp, 'registry'), cleanup);
       const hostsDir = path.join(tmp, 'certs.d');
       writeHostsToml(hostsDir, registry.host);
-      const containerd = await Containerd.start(tmp, { name: 'containerd', decoder, keysDir: keys.dir, hostsDir }, cleanup);
-      return new E2eEnv(tmp, cleanup, registry, containerd, keys, hostsDir);
+      const containerd = await Containerd.start(tmp, { name: 'containerd', flavor, decoder, keysDir: keys.dir, hostsDir }, cleanup);
+      return new E2eEnv(flavor, tmp, cleanup, registry, containerd, keys, hostsDir);
     } catch (err) {
       const failures = await cleanup.run();
       if (failures.length) (err as Error).message += `\n(cleanup: ${failures.join('; ')})`;

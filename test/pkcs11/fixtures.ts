@@ -28,7 +28,7 @@ export function pkcs11SkipReason(): string | null {
   );
   if (!existsSync(SOFTHSM2_MODULE) && !missing.includes('softhsm2')) missing.push('softhsm2');
   if (missing.length === 0) return null;
-  const line = `PKCS#11 tests need the Debian packages ${PREREQUISITES.map(([, pkg]) => pkg).join(', ')} (missing: ${[...new Set(missing)].join(', ')})`;
+  const line = `PKCS#11 tests need the Debian packages ${PREREQUISITES.map(([, pkg]) => pkg).join(', ')} (missing: ${[...new Set(missing)].join(', ')}; enable: make test-deps)`;
   if (process.env['CI'] === 'true') throw new Error(`${line} (CI=true: not skipping)`);
   return line;
 }

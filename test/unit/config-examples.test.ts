@@ -1,9 +1,11 @@
 // Every file in config-examples/ parses with the parser that will read it
 // (smol-toml for TOML, the decoder's own parsers for ocicrypt.conf and the
 // key-provider config), and the containerd examples name their stream
-// processors consistently. Version 2 files are also loaded by the real
-// containerd (`containerd --config FILE config dump`): skipped when containerd
-// is missing, except in CI.
+// processors consistently. Each file is also loaded by the real containerd
+// that reads its version (`containerd --config FILE config dump`): version 2
+// by the machine's containerd (1.6), version 3 by containerd 2.1 from its
+// private Debian tree (test/tools/debian-tree.sh); skipped when missing,
+// except in CI.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -19,6 +21,7 @@ import { diagnose, type DoctorProbe } from '../../src/operator/doctor/diagnose.t
 import { KEYPROVIDER_CONFIG_VARIABLE, parseKeyProviderConfig } from '../../src/keywrap/key-provider/config.ts';
 import { parseModulePolicy } from '../../src/keywrap/pkcs11/config.ts';
 import { ENCRYPTED_LAYER_MEDIA_TYPES, decryptedMediaType, isEncryptedMediaType } from '../../src/operator/oci/media-types.ts';
+import { CONTAINERD_2_1_COMMAND, containerd21Bin, treeFailure } from '../e2e/trees.ts';
 import { REPO_ROOT } from '../support/paths.ts';
 
 const EXAMPLES = join(REPO_ROOT, 'config-examples');
@@ -43,6 +46,7 @@ describe('config-examples/', () => {
       'containerd-1.6-config.toml',
       'containerd-2-config.toml',
       'containerd-rootless-config.toml',
+      'containerd-2-rootless-config.toml',
       'nerdctl.toml',
       'processors-tar-gzip-zstd.toml',
       'ocicrypt.conf',
@@ -131,12 +135,14 @@ describe('containerd examples: stream processors', () => {
 });
 
 describe('containerd examples: CRI settings', () => {
-  it('containerd-2-config.toml is version 3 with use_local_image_pull and key_model "node"', () => {
-    const config = parseContainerdConfig(read('containerd-2-config.toml'));
-    assert.equal(config.version, 3);
-    assert.equal(config.cri?.useLocalImagePull, true);
-    assert.equal(config.cri?.keyModel, 'node');
-  });
+  for (const name of ['containerd-2-config.toml', 'containerd-2-rootless-config.toml']) {
+    it(`${name} is version 3 with use_local_image_pull and key_model "node"`, () => {
+      const config = parseContainerdConfig(read(name));
+      assert.equal(config.version, 3);
+      assert.equal(config.cri?.useLocalImagePull, true);
+      assert.equal(config.cri?.keyModel, 'node');
+    });
+  }
 
   for (const name of ['containerd-1.6-config.toml', 'containerd-rootless-config.toml']) {
     it(`${name} is version 2 with key_model "node"`, () => {
@@ -160,6 +166,8 @@ describe('containerd examples: CRI settings', () => {
     ['containerd-rootless-config.toml', 'containerd github.com/containerd/containerd v1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da'],
     ['containerd-2-config.toml', 'containerd github.com/containerd/containerd/v2 v2.0.5 fb4c30d4ede3531652d86197bf3fc9515e5276d9'],
     ['containerd-2-config.toml', 'containerd github.com/containerd/containerd/v2 v2.1.0 06b99ca80cdbfbc6cc8bd567021738c9af2b36ce'],
+    ['containerd-2-config.toml', 'containerd github.com/containerd/containerd/v2 2.1.9+unknown '],
+    ['containerd-2-rootless-config.toml', 'containerd github.com/containerd/containerd/v2 2.1.9+unknown '],
   ] as const) {
     it(`doctor finds no problem in ${name} with ${containerd.split(' ')[2]}`, async () => {
       const findings = await diagnose(
@@ -172,22 +180,42 @@ describe('containerd examples: CRI settings', () => {
   }
 });
 
-describe('version 2 examples loaded by the real containerd', () => {
-  const version2 = containerdExamples.filter((name) => parseContainerdConfig(read(name)).version === 2);
-  const available = hasContainerd();
-  for (const name of version2) {
-    it(`containerd --config ${name} config dump`, { skip: available ? false : 'containerd is not installed' }, () => {
-      const dump = execFileSync('containerd', ['--config', join(EXAMPLES, name), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      const loaded = parseContainerdConfig(dump);
-      for (const processor of configured(name)) {
-        const seen = loaded.processors.find((candidate) => candidate.id === processor.id);
-        assert.ok(seen, `${processor.id} missing from containerd's view`);
-        for (const field of ['accepts', 'returns', 'path', 'args', 'env'] as const) {
-          assert.deepEqual(seen[field], processor[field], `${processor.id} ${field} as containerd reads it`);
-        }
-      }
-      const cri = parseContainerdConfig(read(name)).cri;
-      if (cri?.keyModel) assert.equal(loaded.cri?.keyModel, cri.keyModel);
-    });
+/** containerd 2.1 from its private tree, or why not (a skip line; an error in CI). */
+async function containerd21(): Promise<{ containerd: string } | { skip: string }> {
+  try {
+    return { containerd: join(await containerd21Bin(), 'containerd') };
+  } catch (error) {
+    const skip = `containerd 2.1 is not available (${treeFailure(error)}; enable: ${CONTAINERD_2_1_COMMAND})`;
+    if (process.env['CI'] === 'true') throw new Error(`${skip}; CI must run these tests`);
+    return { skip };
   }
-});
+}
+
+const containerdFor: Record<number, () => Promise<{ containerd: string } | { skip: string }>> = {
+  2: async () => (hasContainerd() ? { containerd: 'containerd' } : { skip: 'containerd is not installed (apt-get install containerd)' }),
+  3: containerd21,
+};
+
+for (const version of [2, 3]) {
+  describe(`version ${version} examples loaded by the real containerd ${version === 2 ? '(the machine\'s, 1.6)' : '2.1'}`, async () => {
+    const available = await containerdFor[version]!();
+    for (const name of containerdExamples.filter((file) => parseContainerdConfig(read(file)).version === version)) {
+      it(`containerd --config ${name} config dump`, { skip: 'skip' in available ? available.skip : false }, () => {
+        if ('skip' in available) return;
+        const dump = execFileSync(available.containerd, ['--config', join(EXAMPLES, name), 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        const loaded = parseContainerdConfig(dump);
+        assert.equal(loaded.version, version === 2 ? 2 : 3);
+        for (const processor of configured(name)) {
+          const seen = loaded.processors.find((candidate) => candidate.id === processor.id);
+          assert.ok(seen, `${processor.id} missing from containerd's view`);
+          for (const field of ['accepts', 'returns', 'path', 'args', 'env'] as const) {
+            assert.deepEqual(seen[field], processor[field], `${processor.id} ${field} as containerd reads it`);
+          }
+        }
+        const cri = parseContainerdConfig(read(name)).cri;
+        if (cri?.keyModel) assert.equal(loaded.cri?.keyModel, cri.keyModel);
+        if (cri?.useLocalImagePull) assert.equal(loaded.cri?.useLocalImagePull, true, 'use_local_image_pull as containerd reads it');
+      });
+    }
+  });
+}

@@ -93,7 +93,7 @@ export function findLayer(inputs: LookupInputs): FoundLayer {
   }
   const parent = openBlobs.length > 0 ? `${openBlobs.length} blob(s) containerd (pid ${inputs.parentPid}) has open` : `the blobs containerd (pid ${inputs.parentPid}) has open (none)`;
   throw new BlobNotFoundError(
-    `the layer on stdin is none of ${parent} nor of the ${listed.size} encrypted layer(s)${inputs.mediaType === null ? '' : ` of type ${quoteUntrusted(inputs.mediaType, 100)}`} that ${scan.manifestsRead} manifest(s) list in content store ${quoteUntrusted(store.directory)}`,
+    `the layer on stdin is none of ${parent} nor of the ${listed.size} encrypted layer(s)${inputs.mediaType === null ? '' : ` of type ${quoteUntrusted(inputs.mediaType, 100)}`} that ${scan.manifestsRead} manifest(s) list in content store ${quoteUntrusted(store.directory, 300)}`,
     `containerd streams layers from its own content store: name that store with --content-store (or ${CONTENT_STORE_VARIABLE} in the processor's env), ${USE_PAYLOAD_HINT}`,
   );
 }
@@ -103,7 +103,7 @@ function locateContentStore(inputs: LookupInputs, openStores: readonly string[])
     const store = ContentStoreFiles.at(inputs.contentStore.path);
     if (store !== null) return store;
     throw new ContentStoreNotFoundError(
-      `${inputs.contentStore.origin} names ${quoteUntrusted(inputs.contentStore.path)}, which holds no content store (no blobs/sha256 in it or in its io.containerd.content.v1.content)`,
+      `${inputs.contentStore.origin} names ${quoteUntrusted(inputs.contentStore.path, 300)}, which holds no content store (no blobs/sha256 in it or in its io.containerd.content.v1.content)`,
       "name containerd's root directory (its `root` setting) or the io.containerd.content.v1.content directory in it",
     );
   }
@@ -117,12 +117,12 @@ function locateContentStore(inputs: LookupInputs, openStores: readonly string[])
   for (const { root, origin } of rootsFromCommandLine(inputs.parentPid, looked)) {
     const store = ContentStoreFiles.at(root);
     if (store !== null) return store;
-    looked.push(`${quoteUntrusted(root)} (${origin}): no content store`);
+    looked.push(`${quoteUntrusted(root, 300)} (${origin}): no content store`);
   }
   for (const root of defaultRoots(inputs.uid, inputs.env)) {
     const store = ContentStoreFiles.at(root);
     if (store !== null) return store;
-    looked.push(`${quoteUntrusted(root)}: no content store`);
+    looked.push(`${quoteUntrusted(root, 300)}: no content store`);
   }
   throw new ContentStoreNotFoundError(
     `no decryption payload and no containerd content store to find the layer's descriptor in (looked at ${looked.join('; ')})`,
@@ -149,15 +149,15 @@ function rootsFromCommandLine(pid: number, looked: string[]): { root: string; or
   const config = flag(['config', 'c']) ?? DEFAULT_CONFIG;
   const read = readSmallRegularFile(config, MAX_CONFIG_BYTES);
   if (!read.ok) {
-    looked.push(`${quoteUntrusted(config)}: ${read.failure === 'missing' ? 'no such file' : 'unreadable'}`);
+    looked.push(`${quoteUntrusted(config, 300)}: ${read.failure === 'missing' ? 'no such file' : 'unreadable'}`);
     return [];
   }
   try {
     const value = (parseToml(read.bytes.toString('utf8')) as Record<string, unknown>)['root'];
     if (typeof value === 'string' && value !== '') return [{ root: value, origin: `root in ${config}` }];
-    looked.push(`${quoteUntrusted(config)}: no root setting`);
+    looked.push(`${quoteUntrusted(config, 300)}: no root setting`);
   } catch {
-    looked.push(`${quoteUntrusted(config)}: not valid TOML`);
+    looked.push(`${quoteUntrusted(config, 300)}: not valid TOML`);
   }
   return [];
 }

@@ -56,7 +56,7 @@ export async function decryptWithoutPayload(call: CallWithoutPayload): Promise<v
   }
   if (firstFailure !== null) throw firstFailure;
   throw new ManifestNotFoundError(
-    `no manifest among the ${layer.blobCount()} blobs of content store ${quoteUntrusted(layer.contentStore)} lists this layer as an encrypted layer${
+    `no manifest among the ${layer.blobCount()} blobs of content store ${quoteUntrusted(layer.contentStore, 300)} lists this layer as an encrypted layer${
       call.env['STREAM_PROCESSOR_MEDIATYPE'] ? ` of type ${quoteUntrusted(call.env['STREAM_PROCESSOR_MEDIATYPE'], 100)}` : ''
     }`,
     "the image's manifest must be in the content store the layer comes from: pull the image again, or have containerd send the payload",

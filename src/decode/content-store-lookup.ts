@@ -4,6 +4,7 @@ import { parse as parseToml } from 'smol-toml';
 import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { BlobNotFoundError, ContentStoreNotFoundError } from '../errors.ts';
 import { encryptedLayersOf } from '../payload/manifest-layers.ts';
+import { leaseSiblings } from './containerd-leases.ts';
 import type { LayerDescriptor } from '../payload/payload.ts';
 import { ContentStoreFiles, commandLineOf, openContentBlobs, readFileStart, type BlobEntry } from '../platform/content-store-files.ts';
 import { readSmallRegularFile } from '../platform/small-file.ts';
@@ -191,10 +192,23 @@ class ManifestScan {
     return this.#entries.length;
   }
 
-  /** The descriptors manifests give blob `hex`, one manifest at a time. */
+  /**
+   * The descriptors manifests give blob `hex`, one manifest at a time: first
+   * those among the blobs of the containerd leases that hold it (the pull
+   * under way: a few page reads of containerd's metadata), then every other
+   * manifest in the store.
+   */
   *descriptorsOf(hex: string): Generator<LayerDescriptor> {
     const digest = `sha256:${hex}`;
-    for (const layers of this.#manifests(hex)) {
+    const hinted = new Set<string>();
+    for (const sibling of this.#store.withMetadata((readAt) => leaseSiblings(readAt, digest)) ?? []) {
+      const candidate = sibling.startsWith('sha256:') ? sibling.slice('sha256:'.length) : '';
+      if (!/^[0-9a-f]{64}$/.test(candidate)) continue;
+      hinted.add(candidate);
+      const layers = this.#manifestAt({ hex: candidate, size: MAX_MANIFEST_BYTES, modifiedMs: 0 }, Buffer.from(hex));
+      for (const layer of layers ?? []) if (layer.digest === digest) yield layer;
+    }
+    for (const layers of this.#manifests(hex, hinted)) {
       for (const layer of layers) if (layer.digest === digest) yield layer;
     }
   }
@@ -212,27 +226,34 @@ class ManifestScan {
     return layers;
   }
 
-  /** The encrypted layers of each manifest whose text contains `needle`, of the right media type. */
-  *#manifests(needle: string): Generator<LayerDescriptor[]> {
+  /** The encrypted layers of each manifest whose text contains `needle`, of the right media type, skipping `done`. */
+  *#manifests(needle: string, done: ReadonlySet<string> = new Set()): Generator<LayerDescriptor[]> {
     this.#entries ??= this.#store.blobsNewestFirst();
     const needleBytes = Buffer.from(needle);
     for (const entry of this.#entries) {
-      if (entry.size > MAX_MANIFEST_BYTES || entry.size < 2 || entry.hex === needle) continue;
-      const start = readFileStart(this.#store.blobPath(entry.hex), Math.min(entry.size, FIRST_READ_BYTES), this.#firstRead);
-      if (start === null || !startsLikeJsonObject(start)) continue;
-      const whole = entry.size <= FIRST_READ_BYTES ? start : readFileStart(this.#store.blobPath(entry.hex), Math.min(entry.size, MAX_MANIFEST_BYTES));
-      if (whole === null || !whole.includes(needleBytes)) continue;
-      let text: string;
-      try {
-        text = new TextDecoder('utf-8', { fatal: true }).decode(whole);
-      } catch {
-        continue;
-      }
-      const layers = encryptedLayersOf(text).filter((layer) => this.#mediaType === null || layer.mediaType === this.#mediaType);
-      if (layers.length === 0) continue;
-      this.manifestsRead++;
-      yield layers;
+      if (entry.size > MAX_MANIFEST_BYTES || entry.size < 2 || entry.hex === needle || done.has(entry.hex)) continue;
+      const layers = this.#manifestAt(entry, needleBytes);
+      if (layers !== null) yield layers;
     }
+  }
+
+  /** The blob's encrypted layers of the right media type if it is JSON containing `needle` and lists some; else null. */
+  #manifestAt(entry: BlobEntry, needle: Buffer): LayerDescriptor[] | null {
+    const path = this.#store.blobPath(entry.hex);
+    const start = readFileStart(path, Math.min(entry.size, FIRST_READ_BYTES), this.#firstRead);
+    if (start === null || !startsLikeJsonObject(start)) return null;
+    const whole = start.length < FIRST_READ_BYTES ? start : readFileStart(path, MAX_MANIFEST_BYTES + 1);
+    if (whole === null || whole.length > MAX_MANIFEST_BYTES || !whole.includes(needle)) return null;
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(whole);
+    } catch {
+      return null;
+    }
+    const layers = encryptedLayersOf(text).filter((layer) => this.#mediaType === null || layer.mediaType === this.#mediaType);
+    if (layers.length === 0) return null;
+    this.manifestsRead++;
+    return layers;
   }
 }
 

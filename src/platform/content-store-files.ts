@@ -4,6 +4,8 @@ import { join } from 'node:path';
 /** containerd's content plugin directory under its root. */
 export const CONTENT_PLUGIN_DIRECTORY = 'io.containerd.content.v1.content';
 
+const METADATA_FILE = join('io.containerd.metadata.v1.bolt', 'meta.db');
+
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const OPEN_BLOB = new RegExp(`^(.*/${CONTENT_PLUGIN_DIRECTORY.replace(/\./g, '\\.')})/blobs/sha256/([0-9a-f]{64})$`);
 
@@ -62,6 +64,32 @@ export class ContentStoreFiles {
       if (stats?.isFile()) entries.push({ hex, size: stats.size, modifiedMs: stats.mtimeMs });
     }
     return entries.sort((a, b) => b.modifiedMs - a.modifiedMs);
+  }
+
+  /**
+   * Runs `use` with positional reads of containerd's metadata database
+   * beside this store (<root>/io.containerd.metadata.v1.bolt/meta.db, which
+   * containerd may be writing: hints only); null when it cannot be opened.
+   */
+  withMetadata<T>(use: (readAt: (offset: number, length: number) => Buffer | null) => T): T | null {
+    let fd: number;
+    try {
+      fd = openSync(join(this.directory, '..', METADATA_FILE), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    } catch {
+      return null;
+    }
+    try {
+      return use((offset, length) => {
+        const bytes = Buffer.allocUnsafe(length);
+        try {
+          return bytes.subarray(0, readSync(fd, bytes, 0, length, offset));
+        } catch {
+          return null;
+        }
+      });
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Up to `length` bytes from the blob's start; null when it cannot be read. */

@@ -4,10 +4,13 @@
 // open), and the digest check that binds the stream to the descriptor.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { HELD_BACK_BYTES, LayerDecryption } from '../../src/blockcipher/layer-decrypt.ts';
+import { leaseSiblings } from '../../src/decode/containerd-leases.ts';
 import { findLayer, STDIN_PREFIX_BYTES, type LookupInputs } from '../../src/decode/content-store-lookup.ts';
 import { BlobNotFoundError, ContentStoreNotFoundError, IntegrityError } from '../../src/errors.ts';
 import { encryptedLayersOf } from '../../src/payload/manifest-layers.ts';
@@ -17,6 +20,7 @@ import { TestContentStore } from '../support/content-store.ts';
 import { encryptLayer } from '../support/layer-cipher.ts';
 import { encodeAny, encodePayload } from '../support/payload.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
+import { lenField, stringField, unaryCall } from '../e2e/grpc.ts';
 
 const GZIP_ENC = 'application/vnd.oci.image.layer.v1.tar+gzip+encrypted';
 const hexOf = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -157,5 +161,64 @@ describe('LayerDecryption with the blob digest (payload-less calls)', () => {
     decryption.update(ciphertext, (piece) => released.push(piece));
     assert.throws(() => decryption.final((piece) => released.push(piece)), IntegrityError);
     assert.ok(Buffer.concat(released).length <= plain.length - HELD_BACK_BYTES);
+  });
+});
+
+/** containerd itself, to write a real metadata database (skipped without containerd or root, except in CI). */
+function containerdSkip(): string | false {
+  let found = true;
+  try {
+    execFileSync('containerd', ['--version'], { stdio: 'ignore' });
+  } catch {
+    found = false;
+  }
+  if (found && process.getuid?.() === 0) return false;
+  if (process.env['CI'] === 'true') throw new Error('containerd (as root) is needed for the lease test in CI');
+  return 'needs containerd, as root';
+}
+
+describe('leaseSiblings: the blobs of the containerd lease holding a layer, from a real metadata database', { skip: containerdSkip() }, () => {
+  it('finds the lease\'s other blobs (the manifest), in a handful of page reads; nothing for a blob no lease holds', async () => {
+    const root = temporaryDirectory('ctd-decoder-meta-');
+    const socket = join(root, 'c.sock');
+    writeFileSync(
+      join(root, 'config.toml'),
+      `version = 2\nroot = "${root}/root"\nstate = "${root}/state"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "${socket}"\n`,
+    );
+    const daemon = spawn('containerd', ['--config', join(root, 'config.toml')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => daemon.once('exit', resolve));
+    const digests = ['manifest', 'config', 'layer', 'other image'].map((what) => `sha256:${hexOf(Buffer.from(what))}`);
+    try {
+      for (let i = 0; !existsSync(socket); i++) {
+        if (i > 200) throw new Error('containerd did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const call = (method: string, body: Buffer) =>
+        unaryCall(socket, `/containerd.services.leases.v1.Leases/${method}`, body, { timeoutMs: 10_000, metadata: { 'containerd-namespace': 'k8s.io' } });
+      const hold = async (lease: string, held: string[]) => {
+        await call('Create', stringField(1, lease));
+        for (const digest of held) await call('AddResource', Buffer.concat([stringField(1, lease), lenField(2, Buffer.concat([stringField(1, digest), stringField(2, 'content')]))]));
+      };
+      await hold('pull-1', digests.slice(0, 3));
+      await hold('pull-2', [digests[3]!]);
+    } finally {
+      daemon.kill('SIGTERM');
+      await exited;
+    }
+    const fd = openSync(join(root, 'root', 'io.containerd.metadata.v1.bolt', 'meta.db'), 'r');
+    let reads = 0;
+    const readAt = (offset: number, length: number) => {
+      reads++;
+      const bytes = Buffer.alloc(length);
+      return bytes.subarray(0, readSync(fd, bytes, 0, length, offset));
+    };
+    try {
+      assert.deepEqual(leaseSiblings(readAt, digests[2]!).sort(), [digests[0]!, digests[1]!].sort());
+      assert.ok(reads < 20, `${reads} reads`);
+      assert.deepEqual(leaseSiblings(readAt, `sha256:${hexOf(Buffer.from('not held'))}`), []);
+      assert.deepEqual(leaseSiblings(() => Buffer.from('not a bbolt file'), digests[2]!), []);
+    } finally {
+      closeSync(fd);
+    }
   });
 });

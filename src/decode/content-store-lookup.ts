@@ -4,10 +4,10 @@ import { parse as parseToml } from 'smol-toml';
 import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { BlobNotFoundError, ContentStoreNotFoundError } from '../errors.ts';
 import { encryptedLayersOf } from '../payload/manifest-layers.ts';
-import { leaseSiblings } from './containerd-leases.ts';
 import type { LayerDescriptor } from '../payload/payload.ts';
 import { ContentStoreFiles, commandLineOf, openContentBlobs, readFileStart, type BlobEntry } from '../platform/content-store-files.ts';
 import { readSmallRegularFile } from '../platform/small-file.ts';
+import { leaseSiblings } from './containerd-leases.ts';
 
 /** The variable that names the content store in a stream processor's env, like --content-store. */
 export const CONTENT_STORE_VARIABLE = 'CTD_DECODER_CONTENT_STORE';
@@ -47,7 +47,7 @@ export interface FoundLayer {
   contentStore: string;
   /** The blob's sha256, hex. */
   hex: string;
-  /** The descriptors manifests give the blob, most recently written manifest first; read lazily. */
+  /** The descriptors manifests give the blob (those of the lease holding it first, then newest first); read lazily. */
   descriptors: Iterable<LayerDescriptor>;
   /** How many blobs the store holds (for messages). */
   blobCount(): number;

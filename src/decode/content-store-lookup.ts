@@ -1,6 +1,5 @@
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
 import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { BlobNotFoundError, ContentStoreNotFoundError } from '../errors.ts';
 import { encryptedLayersOf } from '../payload/manifest-layers.ts';
@@ -61,7 +60,7 @@ export interface FoundLayer {
  * by the same test), then the manifests that list it. Throws
  * ContentStoreNotFoundError or BlobNotFoundError naming what was looked at.
  */
-export function findLayer(inputs: LookupInputs): FoundLayer {
+export async function findLayer(inputs: LookupInputs): Promise<FoundLayer> {
   const openBlobs = openContentBlobs(inputs.parentPid);
   const isStdin = (store: ContentStoreFiles, hex: string): boolean => {
     const start = store.readStart(hex, inputs.stdinStart.length + (inputs.stdinEnded ? 1 : 0));
@@ -75,7 +74,7 @@ export function findLayer(inputs: LookupInputs): FoundLayer {
   });
 
   // An open blob is looked for in the store it was opened from, unless the operator named the store.
-  const named = inputs.contentStore === null ? null : locateContentStore(inputs, []);
+  const named = inputs.contentStore === null ? null : await locateContentStore(inputs, []);
   const stores = new Map<string, ContentStoreFiles | null>();
   for (const blob of openBlobs) {
     if (!stores.has(blob.contentStore)) stores.set(blob.contentStore, named ?? ContentStoreFiles.at(blob.contentStore));
@@ -86,7 +85,7 @@ export function findLayer(inputs: LookupInputs): FoundLayer {
     }
   }
 
-  const store = named ?? locateContentStore(inputs, openBlobs.map((blob) => blob.contentStore));
+  const store = named ?? (await locateContentStore(inputs, openBlobs.map((blob) => blob.contentStore)));
   const scan = new ManifestScan(store, inputs.mediaType);
   const listed = scan.allEncryptedLayers();
   for (const [hex, descriptors] of listed) {
@@ -99,7 +98,7 @@ export function findLayer(inputs: LookupInputs): FoundLayer {
   );
 }
 
-function locateContentStore(inputs: LookupInputs, openStores: readonly string[]): ContentStoreFiles {
+async function locateContentStore(inputs: LookupInputs, openStores: readonly string[]): Promise<ContentStoreFiles> {
   if (inputs.contentStore !== null) {
     const store = ContentStoreFiles.at(inputs.contentStore.path);
     if (store !== null) return store;
@@ -115,7 +114,7 @@ function locateContentStore(inputs: LookupInputs, openStores: readonly string[])
   }
   looked.push(`the open files of containerd (pid ${inputs.parentPid}): ${openStores.length === 0 ? 'no content-store blob' : 'stores gone'}`);
 
-  for (const { root, origin } of rootsFromCommandLine(inputs.parentPid, looked)) {
+  for (const { root, origin } of await rootsFromCommandLine(inputs.parentPid, looked)) {
     const store = ContentStoreFiles.at(root);
     if (store !== null) return store;
     looked.push(`${quoteUntrusted(root, 300)} (${origin}): no content store`);
@@ -132,7 +131,7 @@ function locateContentStore(inputs: LookupInputs, openStores: readonly string[])
 }
 
 /** containerd's root as the parent's command line gives it: --root, else `root` in its --config file (default /etc/containerd/config.toml). */
-function rootsFromCommandLine(pid: number, looked: string[]): { root: string; origin: string }[] {
+async function rootsFromCommandLine(pid: number, looked: string[]): Promise<{ root: string; origin: string }[]> {
   const argv = commandLineOf(pid);
   if (argv === null || !basename(argv[0] ?? '').includes('containerd')) {
     looked.push(`the command line of pid ${pid}: not containerd`);
@@ -153,6 +152,8 @@ function rootsFromCommandLine(pid: number, looked: string[]): { root: string; or
     looked.push(`${quoteUntrusted(config, 300)}: ${read.failure === 'missing' ? 'no such file' : 'unreadable'}`);
     return [];
   }
+  // smol-toml is loaded only here: the common cases never read containerd's config.
+  const { parse: parseToml } = await import('smol-toml');
   try {
     const value = (parseToml(read.bytes.toString('utf8')) as Record<string, unknown>)['root'];
     if (typeof value === 'string' && value !== '') return [{ root: value, origin: `root in ${config}` }];

@@ -30,7 +30,7 @@ export interface CallWithoutPayload {
 export async function decryptWithoutPayload(call: CallWithoutPayload): Promise<void> {
   const stdinStart = readStandardInputPrefix(STDIN_PREFIX_BYTES);
   const optionPath = call.contentStore ?? (call.env[CONTENT_STORE_VARIABLE] || null);
-  const layer = findLayer({
+  const layer = await findLayer({
     contentStore:
       optionPath === null ? null : { path: optionPath, origin: call.contentStore !== null ? '--content-store' : CONTENT_STORE_VARIABLE },
     parentPid: process.ppid,

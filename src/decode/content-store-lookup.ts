@@ -4,7 +4,7 @@ import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { BlobNotFoundError, ContentStoreNotFoundError } from '../errors.ts';
 import { encryptedLayersOf } from '../payload/manifest-layers.ts';
 import type { LayerDescriptor } from '../payload/payload.ts';
-import { ContentStoreFiles, commandLineOf, openContentBlobs, readFileStart, type BlobEntry } from '../platform/content-store-files.ts';
+import { ContentStoreFiles, commandLineOf, openContentBlobs, readFileStart, type BlobEntry, type OpenBlob } from '../platform/content-store-files.ts';
 import { readSmallRegularFile } from '../platform/small-file.ts';
 import { leaseSiblings } from './containerd-leases.ts';
 
@@ -61,7 +61,7 @@ export interface FoundLayer {
  * ContentStoreNotFoundError or BlobNotFoundError naming what was looked at.
  */
 export async function findLayer(inputs: LookupInputs): Promise<FoundLayer> {
-  const openBlobs = openContentBlobs(inputs.parentPid);
+  const openBlobs: OpenBlob[] = [];
   const isStdin = (store: ContentStoreFiles, hex: string): boolean => {
     const start = store.readStart(hex, inputs.stdinStart.length + (inputs.stdinEnded ? 1 : 0));
     return start !== null && start.equals(inputs.stdinStart);
@@ -76,7 +76,8 @@ export async function findLayer(inputs: LookupInputs): Promise<FoundLayer> {
   // An open blob is looked for in the store it was opened from, unless the operator named the store.
   const named = inputs.contentStore === null ? null : await locateContentStore(inputs, []);
   const stores = new Map<string, ContentStoreFiles | null>();
-  for (const blob of openBlobs) {
+  for (const blob of openContentBlobs(inputs.parentPid)) {
+    openBlobs.push(blob);
     if (!stores.has(blob.contentStore)) stores.set(blob.contentStore, named ?? ContentStoreFiles.at(blob.contentStore));
     const store = stores.get(blob.contentStore);
     if (store != null && isStdin(store, blob.hex)) {

@@ -131,31 +131,35 @@ export interface OpenBlob {
 }
 
 /**
- * The content-store blobs process `pid` has open, from /proc/<pid>/fd: while
- * containerd runs a stream processor it holds the layer it streams to it
- * open (and others, when it unpacks several layers at once). Empty when the
- * process cannot be inspected (not ours to read, gone, not Linux).
+ * The content-store blobs process `pid` has open, from /proc/<pid>/fd,
+ * newest descriptor first (the lowest free number is taken, so the files
+ * opened last mostly have the highest): while containerd runs a stream
+ * processor it holds the layer it streams to it open (and others, when it
+ * unpacks several layers at once). Read lazily, so a caller that finds its
+ * blob early reads no further. Nothing when the process cannot be
+ * inspected (not ours to read, gone, not Linux).
  */
-export function openContentBlobs(pid: number): OpenBlob[] {
+export function* openContentBlobs(pid: number): Generator<OpenBlob> {
   const fdDirectory = `/proc/${pid}/fd`;
   let fds: string[];
   try {
     fds = readdirSync(fdDirectory);
   } catch {
-    return [];
+    return;
   }
-  const blobs: OpenBlob[] = [];
-  for (const fd of fds) {
+  const seen = new Set<string>();
+  for (const fd of fds.map(Number).sort((a, b) => b - a)) {
     let target: string;
     try {
-      target = readlinkSync(join(fdDirectory, fd));
+      target = readlinkSync(`${fdDirectory}/${fd}`);
     } catch {
       continue;
     }
     const match = OPEN_BLOB.exec(target);
-    if (match !== null && !blobs.some((blob) => blob.hex === match[2])) blobs.push({ contentStore: match[1]!, hex: match[2]! });
+    if (match === null || seen.has(match[2]!)) continue;
+    seen.add(match[2]!);
+    yield { contentStore: match[1]!, hex: match[2]! };
   }
-  return blobs;
 }
 
 /** Process `pid`'s command line, or null when it cannot be read. */

@@ -90,11 +90,13 @@ describe('findLayer: the blob and its descriptors in a content store', () => {
     ...extra,
   });
 
-  it('sees the blobs a process holds open, and which store they are in', () => {
+  it('sees the blobs a process holds open, newest descriptor first, and which store they are in', () => {
     const store = new TestContentStore();
-    const digest = store.addBlob(layer(100));
-    held.push(openSync(store.blobPath(digest), 'r'));
-    assert.ok(openContentBlobs(process.pid).some((blob) => blob.hex === digest.slice(7) && blob.contentStore === store.directory));
+    const older = store.addBlob(layer(100));
+    const newer = store.addBlob(layer(100));
+    held.push(openSync(store.blobPath(older), 'r'), openSync(store.blobPath(newer), 'r'));
+    const open = [...openContentBlobs(process.pid)].filter((blob) => blob.contentStore === store.directory);
+    assert.deepEqual(open.map((blob) => blob.hex), [newer.slice(7), older.slice(7)]);
   });
 
   it('the open blob whose first bytes are stdin\'s, its descriptors newest manifest first', async () => {

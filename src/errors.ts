@@ -32,6 +32,21 @@ export class PayloadMissingError extends DecoderError {
   readonly code = 'ERR_NO_PAYLOAD';
 }
 
+/** No payload, and no containerd content store to find the layer's descriptor in. */
+export class ContentStoreNotFoundError extends DecoderError {
+  readonly code = 'ERR_CONTENT_STORE';
+}
+
+/** No payload, and the layer on stdin is no blob the content store lookup could find. */
+export class BlobNotFoundError extends DecoderError {
+  readonly code = 'ERR_BLOB_NOT_FOUND';
+}
+
+/** No payload, and no manifest in the content store lists the layer as encrypted. */
+export class ManifestNotFoundError extends DecoderError {
+  readonly code = 'ERR_NO_MANIFEST';
+}
+
 /** The payload could not be decoded (protobuf Any, JSON, base64, limits). */
 export class PayloadInvalidError extends DecoderError {
   readonly code = 'ERR_PAYLOAD_INVALID';

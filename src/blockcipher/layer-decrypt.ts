@@ -1,4 +1,4 @@
-import { createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createDecipheriv, createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
 import { IntegrityError } from '../errors.ts';
 import type { LayerCipherOptions } from './options.ts';
 
@@ -33,11 +33,14 @@ export class LayerDecryption {
   readonly #expectedHmac: Buffer;
   readonly #held: Buffer[] = [];
   #heldBytes = 0;
+  /** Without a payload: the sha256 the whole ciphertext must have, i.e. the digest of the descriptor we found for it. */
+  readonly #blobDigest: { hash: Hash; expectedHex: string } | undefined;
 
-  constructor(options: LayerCipherOptions) {
+  constructor(options: LayerCipherOptions, expectedBlobSha256Hex?: string) {
     this.#decipher = createDecipheriv('aes-256-ctr', options.symmetricKey, options.nonce);
     this.#hmac = createHmac('sha256', options.symmetricKey);
     this.#expectedHmac = options.hmac;
+    if (expectedBlobSha256Hex !== undefined) this.#blobDigest = { hash: createHash('sha256'), expectedHex: expectedBlobSha256Hex };
     // Both objects keep their own copy of the key.
     options.symmetricKey.fill(0);
   }
@@ -45,6 +48,7 @@ export class LayerDecryption {
   /** Authenticates and decrypts the next ciphertext bytes; the caller may reuse `ciphertext` afterwards. */
   update(ciphertext: Uint8Array, release: ReleasePlaintext): void {
     this.#hmac.update(ciphertext);
+    this.#blobDigest?.hash.update(ciphertext);
     for (let offset = 0; offset < ciphertext.length; offset += PIECE_BYTES) {
       const plaintext = this.#decipher.update(ciphertext.subarray(offset, offset + PIECE_BYTES));
       this.#held.push(plaintext);
@@ -58,22 +62,37 @@ export class LayerDecryption {
   }
 
   /**
-   * Ends the layer: releases the held-back tail if the HMAC verifies, else
+   * Ends the layer: releases the held-back tail if the HMAC verifies (and,
+   * without a payload, the blob's sha256 is the descriptor's digest), else
    * discards it and throws IntegrityError.
    */
   final(release: ReleasePlaintext): void {
     const tail = this.#decipher.final();
     const actual = this.#hmac.digest();
     if (actual.length !== this.#expectedHmac.length || !timingSafeEqual(actual, this.#expectedHmac)) {
-      this.#held.length = 0;
-      this.#heldBytes = 0;
+      this.#discardHeld();
       throw new IntegrityError(
         'layer failed authentication (HMAC mismatch): the blob was altered, truncated or extended, and was not released whole',
         'pull the image again; if it persists, the registry holds a corrupt or tampered layer',
       );
     }
+    if (this.#blobDigest !== undefined) {
+      const streamed = this.#blobDigest.hash.digest('hex');
+      if (streamed !== this.#blobDigest.expectedHex) {
+        this.#discardHeld();
+        throw new IntegrityError(
+          `the layer on stdin is sha256:${streamed}, not the sha256:${this.#blobDigest.expectedHex} whose descriptor was found in the content store; it was not released whole`,
+          'pull the image again; if it persists, the content store holds a corrupt blob (ctr content ls / ctr content delete it)',
+        );
+      }
+    }
     for (const plaintext of this.#held.splice(0)) release(plaintext);
     this.#heldBytes = 0;
     if (tail.length > 0) release(tail);
+  }
+
+  #discardHeld(): void {
+    this.#held.length = 0;
+    this.#heldBytes = 0;
   }
 }

@@ -2,15 +2,23 @@ import { UsageError } from '../errors.ts';
 
 export interface DecodeArguments {
   keysDirectory: string | null;
+  /** Where containerd's content store is, for calls without a payload. */
+  contentStore: string | null;
+  /** Refuse to run without a payload (upstream's behaviour) instead of looking the layer up. */
+  requirePayload: boolean;
   help: boolean;
   version: boolean;
 }
 
-const STRING_FLAGS = new Set(['decryption-keys-path']);
-const BOOLEAN_FLAGS = new Map([
+const STRING_FLAGS = new Map<string, { field: 'keysDirectory' | 'contentStore'; example: string }>([
+  ['decryption-keys-path', { field: 'keysDirectory', example: 'give the keys directory, e.g. --decryption-keys-path /etc/containerd/ocicrypt/keys' }],
+  ['content-store', { field: 'contentStore', example: "give containerd's root, e.g. --content-store /var/lib/containerd" }],
+]);
+const BOOLEAN_FLAGS = new Map<string, 'help' | 'version' | 'requirePayload'>([
   ['help', 'help'],
   ['h', 'help'],
   ['version', 'version'],
+  ['require-payload', 'requirePayload'],
 ]);
 
 /**
@@ -19,7 +27,7 @@ const BOOLEAN_FLAGS = new Map([
  * containerd passes whatever `args` the operator configured.
  */
 export function parseDecodeArguments(argv: readonly string[]): DecodeArguments {
-  const parsed: DecodeArguments = { keysDirectory: null, help: false, version: false };
+  const parsed: DecodeArguments = { keysDirectory: null, contentStore: null, requirePayload: false, help: false, version: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -35,11 +43,14 @@ export function parseDecodeArguments(argv: readonly string[]): DecodeArguments {
       if (inlineValue !== undefined && inlineValue !== 'true' && inlineValue !== 'false') {
         throw new UsageError(`flag -${name} takes no value`, 'run ctd-decoder --help');
       }
-      parsed[booleanFlag as 'help' | 'version'] = inlineValue !== 'false';
-    } else if (STRING_FLAGS.has(name)) {
+      parsed[booleanFlag] = inlineValue !== 'false';
+      continue;
+    }
+    const stringFlag = STRING_FLAGS.get(name);
+    if (stringFlag !== undefined) {
       const value = inlineValue ?? argv[++i];
-      if (value === undefined) throw new UsageError(`flag -${name} needs a value`, 'give the keys directory, e.g. --decryption-keys-path /etc/containerd/ocicrypt/keys');
-      parsed.keysDirectory = value;
+      if (value === undefined) throw new UsageError(`flag -${name} needs a value`, stringFlag.example);
+      parsed[stringFlag.field] = value;
     } else {
       throw new UsageError(`unknown flag "${arg}"`, 'run ctd-decoder --help');
     }
@@ -55,12 +66,22 @@ Usage (run by containerd as a stream processor):
   --decryption-keys-path DIR  private keys, certificates, OpenPGP keyrings and
                               PKCS#11 key files (read recursively; symlinks that
                               stay inside DIR are followed)
+  --content-store DIR         containerd's root (or its content store), where
+                              the layer's descriptor is looked up when there is
+                              no payload (also CTD_DECODER_CONTENT_STORE; by
+                              default found from containerd's open files, its
+                              config, /var/lib/containerd)
+  --require-payload           fail without a payload instead of looking the
+                              layer up (the upstream decoder's behaviour)
   --help                      this text
   --version                   the version
 
 containerd passes the encrypted layer on stdin and the decryption payload
 (the layer descriptor and any keys) on fd 3; the decrypted layer, still in
-its tar / tar+gzip / tar+zstd form, goes to stdout. On failure it exits 1
+its tar / tar+gzip / tar+zstd form, goes to stdout. Without a payload (plain
+ctr pull, ctr import, containerd 2.1's transfer service, a zstd processor ID)
+the descriptor comes from the image's manifest in containerd's content store,
+and the layer must have that descriptor's digest. On failure it exits 1
 with one line on stderr: "ctd-decoder: ERR_<CODE> layer <digest>: <what> — <fix>".
 
 For operators (each takes --help):

@@ -1,9 +1,8 @@
 import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
 import { unwrapLayerKey } from './unwrap-layer-key.ts';
+import { keysForCall } from './call-keys.ts';
 import { PayloadMissingError } from '../errors.ts';
-import { assembleDecryptionKeys } from '../keys/decryption-keys.ts';
-import { decodePayload } from '../payload/payload.ts';
-import { readKeysDirectory } from '../platform/keys-directory.ts';
+import { decodeOptionalPayload } from '../payload/payload.ts';
 import { holdOutputPastExit, writeErrorLine } from '../platform/failure-output.ts';
 import { decryptStandardStreams } from '../platform/layer-decrypt-stdio.ts';
 import { readPayloadBytes } from '../platform/payload-source.ts';
@@ -11,9 +10,9 @@ import { HELP_TEXT, parseDecodeArguments } from './decode-arguments.ts';
 import { errorLine } from './error-line.ts';
 import { VERSION } from './version.ts';
 
-const NO_PAYLOAD_HINT =
-  'containerd sends keys only when the pull asks for decryption: set CRI image_decryption.key_model = "node" ' +
-  "(and on containerd >= 2.1 [plugins.'io.containerd.cri.v1.images'] use_local_image_pull = true), " +
+const PAYLOAD_REQUIRED_HINT =
+  'drop --require-payload to let the decoder find the layer in containerd\'s content store, or make containerd send the payload: ' +
+  'CRI image_decryption.key_model = "node" (and on containerd >= 2.1 [plugins.\'io.containerd.cri.v1.images\'] use_local_image_pull = true), ' +
   'or pull with nerdctl / ctr-enc; plain ctr pulls and zstd processor IDs get no payload';
 
 /** The containerd hot path: payload and keys in, decrypted layer out. Returns the exit code. */
@@ -25,16 +24,24 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
       process.stdout.write(args.help ? HELP_TEXT : `ctd-decoder ${VERSION}\n`);
       return 0;
     }
-    const { bytes: payloadBytes, missing } = await readPayloadBytes(process.env, process.platform);
-    if (payloadBytes === null) throw new PayloadMissingError(`no decryption payload (${missing})`, NO_PAYLOAD_HINT);
-    const payload = decodePayload(payloadBytes);
+    const read = await readPayloadBytes(process.env, process.platform);
+    const payload = read.bytes === null ? { parameters: new Map(), descriptor: null, missing: read.missing } : decodeOptionalPayload(read.bytes);
+    if (payload.descriptor === null) {
+      if (args.requirePayload) throw new PayloadMissingError(`no decryption payload (${payload.missing}), and --require-payload is set`, PAYLOAD_REQUIRED_HINT);
+      // Loaded only here: the payload path never runs (nor compiles) the content-store lookup.
+      const { decryptWithoutPayload } = await import('./without-payload.ts');
+      await decryptWithoutPayload({
+        keysDirectory: args.keysDirectory,
+        contentStore: args.contentStore,
+        parameters: payload.parameters,
+        env: process.env,
+        reportLayer: (digest) => (layerDigest = digest),
+      });
+      return 0;
+    }
     layerDigest = payload.descriptor.digest || null;
 
-    const directory = args.keysDirectory === null ? null : readKeysDirectory(args.keysDirectory);
-    const keys = assembleDecryptionKeys(directory?.files ?? [], payload.parameters);
-    if (directory?.missing) keys.unusable.unshift({ origin: args.keysDirectory!, reason: 'directory does not exist' });
-    for (const skipped of directory?.skipped ?? []) keys.unusable.push({ origin: skipped.path, reason: skipped.reason });
-
+    const keys = keysForCall(args.keysDirectory, payload.parameters);
     const options = await unwrapLayerKey(payload.descriptor, keys);
     // stdin -> stdout with blocking I/O: I/O failures throw InputError or
     // OutputError, a failed HMAC IntegrityError with the tail withheld.

@@ -37,9 +37,30 @@ const FIX_PAYLOAD = 'containerd sent a malformed decryption payload; check that 
 
 /** Decodes the bytes containerd writes to fd 3: an Any wrapping imgcrypt's Payload JSON. */
 export function decodePayload(bytes: Uint8Array): Payload {
+  const payload = decodeOptionalPayload(bytes);
+  if (payload.descriptor === null) throw new PayloadInvalidError(payload.missing, FIX_PAYLOAD);
+  return payload;
+}
+
+/** A payload that names no layer: its parameters (keys) still count. */
+export interface PayloadWithoutDescriptor {
+  parameters: DecryptParameters;
+  descriptor: null;
+  /** Why there is no descriptor, e.g. "fd 3 is empty". */
+  missing: string;
+}
+
+/**
+ * decodePayload, except that the forms containerd sends when it has no
+ * payload for this processor (nothing, an empty Any, a Payload with a zero
+ * Descriptor) come back as a PayloadWithoutDescriptor instead of an error.
+ */
+export function decodeOptionalPayload(bytes: Uint8Array): Payload | PayloadWithoutDescriptor {
+  if (bytes.length === 0) return { parameters: new Map(), descriptor: null, missing: 'fd 3 is empty' };
   let json: string;
   try {
     const any = decodeAny(bytes);
+    if (any.typeUrl === '' && any.value.length === 0) return { parameters: new Map(), descriptor: null, missing: 'fd 3 holds an empty Any' };
     const typeName = any.typeUrl.slice(any.typeUrl.lastIndexOf('/') + 1);
     if (typeName !== PAYLOAD_TYPE_URL) {
       throw new PayloadInvalidError(
@@ -61,16 +82,16 @@ export function decodePayload(bytes: Uint8Array): Payload {
   }
 }
 
-function payloadFromJson(root: unknown): Payload {
+function payloadFromJson(root: unknown): Payload | PayloadWithoutDescriptor {
   if (!isJsonObject(root)) throw new GoJsonError('payload must be a JSON object');
   const decryptConfig = objectField(root, 'DecryptConfig', 'payload');
-  const parameters = decryptConfig ? objectField(decryptConfig, 'Parameters', 'payload.DecryptConfig') : undefined;
-  const descriptor = objectField(root, 'Descriptor', 'payload');
-  if (descriptor === undefined) throw new GoJsonError('payload has no Descriptor');
-  return {
-    parameters: parametersFromJson(parameters ?? {}),
-    descriptor: descriptorFromJson(descriptor),
-  };
+  const parameters = parametersFromJson((decryptConfig ? objectField(decryptConfig, 'Parameters', 'payload.DecryptConfig') : undefined) ?? {});
+  const descriptorObject = objectField(root, 'Descriptor', 'payload');
+  if (descriptorObject === undefined) return { parameters, descriptor: null, missing: 'the payload has no Descriptor' };
+  const descriptor = descriptorFromJson(descriptorObject, 'payload.Descriptor');
+  // Go's zero Descriptor, as a client that names no layer marshals it.
+  if (descriptor.digest === '' && descriptor.annotations.size === 0) return { parameters, descriptor: null, missing: 'the payload\'s Descriptor is empty' };
+  return { parameters, descriptor };
 }
 
 function parametersFromJson(object: JsonObject): DecryptParameters {
@@ -84,8 +105,8 @@ function parametersFromJson(object: JsonObject): DecryptParameters {
   return parameters;
 }
 
-function descriptorFromJson(object: JsonObject): LayerDescriptor {
-  const path = 'payload.Descriptor';
+/** An OCI descriptor's JSON (Go's field matching); GoJsonError when a field has the wrong type. */
+export function descriptorFromJson(object: JsonObject, path: string): LayerDescriptor {
   const annotations = new Map<string, string>();
   const annotationObject = objectField(object, 'annotations', path);
   for (const [key, value] of Object.entries(annotationObject ?? {})) {

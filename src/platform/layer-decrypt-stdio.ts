@@ -21,19 +21,39 @@ const LONG_STREAM_BYTES = 8 * 1024 * 1024;
  * containerd hot path. Throws InputError or OutputError for I/O failures,
  * and whatever `decryption.final` throws (IntegrityError) at the end.
  */
-export function decryptStandardStreams(decryption: LayerDecryption): void {
+export function decryptStandardStreams(decryption: LayerDecryption, alreadyRead?: Buffer): void {
   const input = Buffer.allocUnsafe(READ_BYTES);
   const release: ReleasePlaintext = (plaintext) => {
     writeOutput(plaintext);
     freeNow(plaintext);
   };
   let streamed = 0;
+  if (alreadyRead !== undefined) {
+    streamed = alreadyRead.length;
+    decryption.update(alreadyRead, release);
+  }
   for (let read = readInput(input); read > 0; read = readInput(input)) {
     if (streamed < LONG_STREAM_BYTES && streamed + read >= LONG_STREAM_BYTES) stopOptimizingJavaScript();
     streamed += read;
     decryption.update(input.subarray(0, read), release);
   }
   decryption.final(release);
+}
+
+/**
+ * The first `length` bytes of stdin (fewer only at its end), read before the
+ * layer is decrypted: without a payload they tell which blob stdin is. The
+ * caller hands them back to decryptStandardStreams.
+ */
+export function readStandardInputPrefix(length: number): Buffer {
+  const prefix = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const read = readInput(prefix.subarray(filled));
+    if (read === 0) break;
+    filled += read;
+  }
+  return prefix.subarray(0, filled);
 }
 
 /**

@@ -133,4 +133,5 @@ fi
 # ---------------------------------------------------------------- report
 sizes=$(printf '{"1m":%s,"1g":%s%s}' "$(stat -c %s "$small/blob.enc")" "$(stat -c %s "$big/blob.enc")" \
   "$( [ "${BENCH_4G:-1}" != 0 ] && printf ',"4g":%s' "$(stat -c %s "$bench/layer-4g/blob.enc")")")
+bash test/bench/content-store-lookup.sh "$bin" "$bench"  # issue 15: the payload-less lookup's cost
 "$node" test/bench/report.ts "$raw" "$bench/results.md" "$bin" "$node" "$sizes" ${reference:+"$reference"}

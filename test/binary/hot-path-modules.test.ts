@@ -38,6 +38,8 @@ describe('what a decode loads', () => {
     assert.ok(observed.lazyModules.includes('src/keywrap/jwe.ts'), observed.lazyModules.join(' '));
     assert.deepEqual(observed.packages, ['jose']);
     assert.deepEqual(notForJwe([...observed.lazyModules, ...observed.builtins]), []);
+    // With a payload, the content-store lookup (issue 15) is never loaded.
+    assert.deepEqual(observed.lazyModules.filter((path) => /without-payload|content-store|containerd-leases/.test(path)), []);
   });
 
   it('the observation sees another scheme when one runs: a PKCS#7 layer loads src/keywrap/pkcs7', () => {

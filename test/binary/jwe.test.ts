@@ -170,16 +170,16 @@ describe('failures: one coded line, nothing released unverified', () => {
     assert.equal(run.stdout.length, 0);
   });
 
-  it('no fd 3 at all: ERR_NO_PAYLOAD with the containerd settings to change', async () => {
-    const run = await runDecoder({ args: ['--decryption-keys-path', keys()], stdin: RSA_GZIP.encrypted, payload: 'none' });
+  it('no fd 3 at all, --require-payload: ERR_NO_PAYLOAD with the containerd settings to change', async () => {
+    const run = await runDecoder({ args: ['--decryption-keys-path', keys(), '--require-payload'], stdin: RSA_GZIP.encrypted, payload: 'none' });
     const match = assertFails(run, 'ERR_NO_PAYLOAD', null);
     assert.match(match[0], /key_model = "node"/);
     assert.match(match[0], /use_local_image_pull = true/);
   });
 
-  it('fd 3 that is not a pipe (a character device): ERR_NO_PAYLOAD', async () => {
-    const run = await runDecoder({ args: [], stdin: RSA_GZIP.encrypted, payload: { path: '/dev/null' } });
-    assert.match(assertFails(run, 'ERR_NO_PAYLOAD', null)[0], /: no decryption payload \(fd 3 is not a pipe, socket or file\) — /);
+  it('fd 3 that is not a pipe (a character device), --require-payload: ERR_NO_PAYLOAD', async () => {
+    const run = await runDecoder({ args: ['--require-payload'], stdin: RSA_GZIP.encrypted, payload: { path: '/dev/null' } });
+    assert.match(assertFails(run, 'ERR_NO_PAYLOAD', null)[0], /: no decryption payload \(fd 3 is not a pipe, socket or file\), and --require-payload is set — /);
   });
 
   it('payload in a regular file on fd 3 is read', async () => {

@@ -270,17 +270,20 @@ describe('ctd-decoder doctor', () => {
     assert.match(result.stdout, /^doctor: 0 problems, \d+ warnings?\n$/m);
   });
 
-  it('reports a zstd processor of its own as a problem with its fix, exit 1', () => {
-    const { config } = setup(`
+  it('a zstd processor of its own: payload-less mode (info); with --require-payload a problem with its fix, exit 1', () => {
+    const zstd = (extraArgs: string) => `
 [stream_processors."io.containerd.ocicrypt.decoder.v1.tar.zstd"]
   accepts = ["application/vnd.oci.image.layer.v1.tar+zstd+encrypted"]
   returns = "application/vnd.oci.image.layer.v1.tar+zstd"
   path = "/usr/local/bin/ctd-decoder"
-  args = ["--decryption-keys-path", "/etc/containerd/ocicrypt/keys"]
-`);
-    const result = run(['doctor', '--config', config]);
-    assert.equal(result.code, 1);
-    assert.match(result.stdout, /^PROBLEM +processor +io\.containerd\.ocicrypt\.decoder\.v1\.tar\.zstd: a zstd processor gets no decryption payload.* — fix: move application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd\+encrypted into the accepts of/m);
+  args = ["--decryption-keys-path", "/etc/containerd/ocicrypt/keys"${extraArgs}]
+`;
+    const lookup = run(['doctor', '--config', setup(zstd('')).config]);
+    assert.match(lookup.stdout, /^info +processor +io\.containerd\.ocicrypt\.decoder\.v1\.tar\.zstd: a zstd processor gets no decryption payload.*; payload-less mode: the decoder finds each layer's descriptor in containerd's content store$/m);
+    assert.doesNotMatch(lookup.stdout, /^PROBLEM +processor +io\.containerd\.ocicrypt\.decoder\.v1\.tar\.zstd/m);
+    const strict = run(['doctor', '--config', setup(zstd(', "--require-payload"')).config]);
+    assert.equal(strict.code, 1);
+    assert.match(strict.stdout, /^PROBLEM +processor +io\.containerd\.ocicrypt\.decoder\.v1\.tar\.zstd: a zstd processor gets no decryption payload.*--require-payload refuses that \(ERR_NO_PAYLOAD\) — fix: drop --require-payload/m);
   });
 
   it('--json gives the findings', () => {

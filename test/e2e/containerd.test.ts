@@ -453,7 +453,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
           .split('\n')
           .filter((l) => /^\s*env = /.test(l));
         t.diagnostic(`processor env: ${envLines[0]?.trim()}`);
-        assert.equal(envLines.length, 2);
+        assert.equal(envLines.length, 3); // tar, tar.gzip, tar.zstd
         for (const l of envLines) {
           assert.ok(l.includes(`"OCICRYPT_CONFIG=${node.ocicryptConfig}"`) && l.includes(`"OCICRYPT_KEYPROVIDER_CONFIG=${node.keyProviderConfig}"`), l);
         }
@@ -623,9 +623,10 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     await assertNoSnapshotLeft(t, env.containerd, snapshotsBefore, dirsBefore);
   });
 
-  test('zstd under the tar.gzip processor ID (as shipped): containerd sends the payload, the image unpacks', { timeout: TEST_TIMEOUT }, async () => {
+  test('zstd under its own processor ID (as shipped): containerd sends no payload, the decoder looks the layer up, the image unpacks', { timeout: TEST_TIMEOUT }, async () => {
     // The shipped example lists tar+zstd+encrypted under
-    // io.containerd.ocicrypt.decoder.v1.tar.gzip (see the comment there).
+    // io.containerd.ocicrypt.decoder.v1.tar.zstd, which CRI never names:
+    // the decoder finds the descriptor in containerd's content store.
     const img = await makeImage('zstd', [
       { compression: 'zstd', busybox: true, files: {} },
       { compression: 'zstd', files: { '/marker.txt': randomText('marker') } },
@@ -635,39 +636,41 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
       [MT.zstd, MT.zstd],
     );
     const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
-    assert.deepEqual(countWithPayload(calls), { [MT.zstd]: 2 });
+    assert.deepEqual(
+      calls.map((c) => [c.mediaType, c.fd3]),
+      [
+        [MT.zstd, 'none'],
+        [MT.zstd, 'none'],
+      ],
+    );
     await assertUnpacked(img);
   });
 
-  test('zstd under its own processor ID (…decoder.v1.tar.zstd): containerd runs it without fd 3', { timeout: TEST_TIMEOUT }, async (t) => {
-    // A variant of the example in a second containerd: the zstd media types
-    // moved out of the tar.gzip entry into an entry of their own. This records
-    // what containerd 1.6 does (imgcrypt attaches the payload to the tar and
-    // tar.gzip IDs only) and that the decoder then says what is wrong.
+  test('zstd under its own processor ID with --require-payload (upstream\'s strictness): ERR_NO_PAYLOAD, no snapshot left', { timeout: TEST_TIMEOUT }, async (t) => {
     const variant = await Containerd.start(
       env.tmp,
       {
-        name: 'containerd-zstd-own-id',
+        name: 'containerd-zstd-strict',
         flavor,
         decoder: decoderBinary(),
         keysDir: env.keys.dir,
         hostsDir: env.hostsDir,
-        transformConfig: zstdUnderOwnId,
+        transformConfig: zstdRequiresPayload,
       },
       env.cleanup,
     );
     try {
-      const img = await makeImage('zstd-own-id', [{ compression: 'zstd', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
+      const img = await makeImage('zstd-strict', [{ compression: 'zstd', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
       const snapshotsBefore = await variant.snapshots();
       const dirsBefore = variant.snapshotDirs();
       const { calls, result: messages } = await callsDuring(variant, () =>
         pullMustFail(t, img.ref, variant, PULL_ATTEMPTS, decoderLine('ERR_NO_PAYLOAD')),
       );
-      t.diagnostic(`processor calls: ${JSON.stringify(calls)}`);
       assert.ok(calls.length >= 1, 'the zstd processor never ran');
       for (const c of calls) {
         assert.equal(c.mediaType, MT.zstd);
         assert.equal(c.fd3, 'none', `expected no fd 3 for the zstd processor ID, got ${c.fd3}`);
+        assert.match(c.args, /--require-payload/);
       }
       await assertNoSnapshotLeft(t, variant, snapshotsBefore, dirsBefore);
       assertSomeShows(messages, 'ERR_NO_PAYLOAD');
@@ -739,27 +742,13 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
   }
 });
 
-/** Moves the zstd media types out of the tar.gzip entry into a `…decoder.v1.tar.zstd` entry of their own. */
-function zstdUnderOwnId(config: string): string {
+/** Adds --require-payload to the example's `…decoder.v1.tar.zstd` processor. */
+function zstdRequiresPayload(config: string): string {
   const lines = config.split('\n');
-  const isZstd = (l: string): boolean => /^\s*["']application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd\+encrypted["'],?\s*$/.test(l);
-  const zstdTypes = lines.filter(isZstd).map((l) => l.trim().replace(/,$/, ''));
-  assert.equal(zstdTypes.length, 1, 'the example should list tar+zstd+encrypted on a line of its own');
-  const setting = (key: string): string => {
-    const line = lines.find((l) => new RegExp(`^\\s*${key} = `).test(l));
-    assert.ok(line, `no ${key} line in the example`);
-    return line.trim();
-  };
-  return [
-    ...lines.filter((l) => !isZstd(l)),
-    '',
-    '# ---- e2e variant: zstd under its own processor ID ----',
-    '[stream_processors."io.containerd.ocicrypt.decoder.v1.tar.zstd"]',
-    `  accepts = [${zstdTypes.join(', ')}]`,
-    '  returns = "application/vnd.oci.image.layer.v1.tar+zstd"',
-    `  ${setting('path')}`,
-    `  ${setting('args')}`,
-    `  ${setting('env')}`,
-    '',
-  ].join('\n');
+  const start = lines.findIndex((l) => l.trim() === '[stream_processors."io.containerd.ocicrypt.decoder.v1.tar.zstd"]');
+  assert.ok(start >= 0, 'the example should have a tar.zstd processor');
+  const args = lines.findIndex((l, i) => i > start && /^\s*args = \[/.test(l));
+  assert.ok(args > start, 'no args line in the tar.zstd processor');
+  lines[args] = lines[args]!.replace(/\]\s*$/, ', "--require-payload"]');
+  return lines.join('\n');
 }

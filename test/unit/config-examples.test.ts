@@ -25,6 +25,8 @@ import { CONTAINERD_2_1_COMMAND, containerd21Bin, treeFailure } from '../e2e/tre
 import { REPO_ROOT } from '../support/paths.ts';
 
 const EXAMPLES = join(REPO_ROOT, 'config-examples');
+/** No client sends it a payload: the decoder looks its layers up in the content store. */
+const ZSTD_PROCESSOR_ID = 'io.containerd.ocicrypt.decoder.v1.tar.zstd';
 const files = readdirSync(EXAMPLES).sort();
 const read = (name: string) => readFileSync(join(EXAMPLES, name), 'utf8');
 const containerdExamples = files.filter((name) => name.startsWith('containerd-') || name.startsWith('processors-'));
@@ -86,8 +88,8 @@ describe('containerd examples: stream processors', () => {
 
       it('has no setting containerd would refuse', () => assert.deepEqual(config.problems, []));
 
-      it('uses only the two processor IDs that receive the payload', () => {
-        assert.deepEqual(processors.map((processor) => processor.id).sort(), [...PAYLOAD_PROCESSOR_IDS].sort());
+      it('uses the two processor IDs that receive the payload, and tar.zstd', () => {
+        assert.deepEqual(processors.map((processor) => processor.id).sort(), [...PAYLOAD_PROCESSOR_IDS, ZSTD_PROCESSOR_ID].sort());
       });
 
       it('accepts every encrypted layer type exactly once, and nothing unencrypted', () => {
@@ -101,7 +103,7 @@ describe('containerd examples: stream processors', () => {
       it('returns what each processor accepts, decrypted', () => {
         for (const processor of processors) {
           assert.ok(processor.accepts.map(decryptedMediaType).includes(processor.returns), `${processor.id} returns ${processor.returns}`);
-          assert.ok(!processor.accepts.some((type) => type.includes('zstd')) || processor.id.endsWith('.tar.gzip'), 'zstd only under tar.gzip');
+          assert.equal(processor.accepts.some((type) => type.includes('zstd')), processor.id === ZSTD_PROCESSOR_ID, 'zstd only under tar.zstd');
         }
       });
 
@@ -136,10 +138,10 @@ describe('containerd examples: stream processors', () => {
 
 describe('containerd examples: CRI settings', () => {
   for (const name of ['containerd-2-config.toml', 'containerd-2-rootless-config.toml']) {
-    it(`${name} is version 3 with use_local_image_pull and key_model "node"`, () => {
+    it(`${name} is version 3 with key_model "node" and without use_local_image_pull (payload-less CRI pulls)`, () => {
       const config = parseContainerdConfig(read(name));
       assert.equal(config.version, 3);
-      assert.equal(config.cri?.useLocalImagePull, true);
+      assert.notEqual(config.cri?.useLocalImagePull, true);
       assert.equal(config.cri?.keyModel, 'node');
     });
   }

@@ -24,6 +24,9 @@ const GOOD_PROCESSORS = `
     args = ["--decryption-keys-path", "${KEYS}"]
 `;
 
+/** The same processors with upstream's strictness: no payload, no decryption. */
+const STRICT_PROCESSORS = GOOD_PROCESSORS.replaceAll(`args = ["--decryption-keys-path", "${KEYS}"]`, `args = ["--decryption-keys-path", "${KEYS}", "--require-payload"]`);
+
 const KEY: KeyInventoryEntry = { path: `${KEYS}/k.pem`, role: 'key', what: 'RSA 2048 private key', schemes: ['jwe'], fingerprint: null, details: [], warnings: [], keys: null };
 
 interface Machine {
@@ -92,20 +95,28 @@ describe('doctor: a good setup', () => {
 });
 
 describe('doctor: payload routing', () => {
-  it('a zstd processor under its own ID gets no payload', async () => {
-    const config = `version = 2\n${GOOD_PROCESSORS.replace(', "application/vnd.oci.image.layer.v1.tar+zstd+encrypted"', '')}
+  const zstdOwnId = (processors: string, extraArgs: string) => `version = 2\n${processors.replace(', "application/vnd.oci.image.layer.v1.tar+zstd+encrypted"', '')}
   [stream_processors."io.containerd.ocicrypt.decoder.v1.tar.zstd"]
     accepts = ["application/vnd.oci.image.layer.v1.tar+zstd+encrypted"]
     returns = "application/vnd.oci.image.layer.v1.tar+zstd"
     path = "${DECODER}"
-    args = ["--decryption-keys-path", "${KEYS}"]
+    args = ["--decryption-keys-path", "${KEYS}"${extraArgs}]
 `;
-    assertOneProblem(await doctor(config), /tar\.zstd: a zstd processor gets no decryption payload.*ERR_NO_PAYLOAD/, /into the accepts of \[stream_processors\."io\.containerd\.ocicrypt\.decoder\.v1\.tar\.gzip"\]/);
+
+  it('a zstd processor under its own ID gets no payload: payload-less mode, not a problem', async () => {
+    const findings = await doctor(zstdOwnId(GOOD_PROCESSORS, ''));
+    assert.deepEqual(problems(findings), []);
+    assert.ok(findings.some((finding) => /tar\.zstd: a zstd processor gets no decryption payload.*payload-less mode/.test(finding.message)));
   });
 
-  it('key_model = "" disables decryption for CRI pulls', async () => {
-    const config = `version = 2\n[plugins."io.containerd.grpc.v1.cri".image_decryption]\n  key_model = ""\n${GOOD_PROCESSORS}`;
-    assertOneProblem(await doctor(config), /key_model = "": CRI pulls send the decoder no payload/, /key_model = "node" under \[plugins\."io\.containerd\.grpc\.v1\.cri"\.image_decryption\]/);
+  it('a zstd processor under its own ID with --require-payload: a problem', async () => {
+    assertOneProblem(await doctor(zstdOwnId(STRICT_PROCESSORS, ', "--require-payload"')), /tar\.zstd: a zstd processor gets no decryption payload.*--require-payload refuses that/, /drop --require-payload/);
+  });
+
+  it('key_model = "": payload-less mode, or with --require-payload no decryption for CRI pulls', async () => {
+    const config = (processors: string) => `version = 2\n[plugins."io.containerd.grpc.v1.cri".image_decryption]\n  key_model = ""\n${processors}`;
+    assert.deepEqual(problems(await doctor(config(GOOD_PROCESSORS))), []);
+    assertOneProblem(await doctor(config(STRICT_PROCESSORS)), /key_model = "": CRI pulls send the decoder no payload/, /key_model = "node" under \[plugins\."io\.containerd\.grpc\.v1\.cri"\.image_decryption\]/);
   });
 
   it('a processor that accepts unencrypted layers', async () => {
@@ -122,10 +133,16 @@ describe('doctor: payload routing', () => {
 });
 
 describe('doctor: containerd versions', () => {
-  const version3 = (images: string) => `version = 3\n[plugins.'io.containerd.cri.v1.images']\n${images}\n${GOOD_PROCESSORS}`;
+  const version3 = (images: string, processors = GOOD_PROCESSORS) => `version = 3\n[plugins.'io.containerd.cri.v1.images']\n${images}\n${processors}`;
 
-  it('containerd 2.1 without use_local_image_pull', async () => {
-    assertOneProblem(await doctor(version3(''), '2.1'), /transfer service, which sends the decoder no payload/, /use_local_image_pull = true under \[plugins\.'io\.containerd\.cri\.v1\.images'\]/);
+  it('containerd 2.1 without use_local_image_pull: payload-less mode', async () => {
+    const findings = await doctor(version3(''), '2.1');
+    assert.deepEqual(problems(findings), []);
+    assert.ok(findings.some((finding) => finding.level === 'ok' && /transfer service, which sends no payload: payload-less mode/.test(finding.message)));
+  });
+
+  it('containerd 2.1 without use_local_image_pull, decoder with --require-payload', async () => {
+    assertOneProblem(await doctor(version3('', STRICT_PROCESSORS), '2.1'), /transfer service, which sends the decoder no payload/, /use_local_image_pull = true under \[plugins\.'io\.containerd\.cri\.v1\.images'\]/);
   });
 
   it('containerd 2.1 with use_local_image_pull = true', async () => {
@@ -134,8 +151,8 @@ describe('doctor: containerd versions', () => {
     assert.ok(findings.some((finding) => finding.level === 'ok' && /use_local_image_pull = true/.test(finding.message)));
   });
 
-  it('containerd 2.1 falling back to the local pull because of registry mirrors: a warning', async () => {
-    const findings = await doctor(version3(`  [plugins.'io.containerd.cri.v1.images'.registry.mirrors."docker.io"]\n    endpoint = ["https://mirror.example"]`), '2.1');
+  it('containerd 2.1 falling back to the local pull because of registry mirrors, with --require-payload: a warning', async () => {
+    const findings = await doctor(version3(`  [plugins.'io.containerd.cri.v1.images'.registry.mirrors."docker.io"]\n    endpoint = ["https://mirror.example"]`, STRICT_PROCESSORS), '2.1');
     assert.deepEqual(problems(findings), []);
     assert.match(warnings(findings)[0]?.message ?? '', /falls back to the local pull only because of registry\.mirrors/);
   });
@@ -144,8 +161,9 @@ describe('doctor: containerd versions', () => {
     assert.deepEqual(problems(await doctor(version3(''), '2.0')), []);
   });
 
-  it('containerd 2.1 with a version 2 config: migrate it', async () => {
-    assertOneProblem(await doctor(`version = 2\n${GOOD_PROCESSORS}`, '2.1'), /a version 2 config cannot set use_local_image_pull/, /containerd config migrate/);
+  it('containerd 2.1 with a version 2 config and --require-payload: migrate it', async () => {
+    assert.deepEqual(problems(await doctor(`version = 2\n${GOOD_PROCESSORS}`, '2.1')), []);
+    assertOneProblem(await doctor(`version = 2\n${STRICT_PROCESSORS}`, '2.1'), /a version 2 config cannot set use_local_image_pull/, /containerd config migrate/);
   });
 
   it('containerd 1.6 with a version 3 config', async () => {

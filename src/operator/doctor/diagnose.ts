@@ -86,11 +86,10 @@ export async function diagnose(input: DoctorInput, probe: DoctorProbe): Promise<
   if (config.imports.length > 0) add('warning', 'config', `imports ${config.imports.join(', ')}: not read by doctor, check them with \`containerd config dump\``);
 
   const version = checkContainerd(input, config, add);
-  checkCri(config, version, add);
-
   const processors = config.processors.filter(
     (processor) => (!processor.builtIn || version === null || atLeast(version, 1, 5)) && (PAYLOAD_PROCESSOR_IDS.has(processor.id) || processor.accepts.some(isEncryptedMediaType)),
   );
+  checkCri(config, version, processors.some(requiresPayload), add);
   checkCoverage(processors, add);
   const keysDirectories = new Set<string>();
   const providerConfigs = new Set<string>();
@@ -138,7 +137,19 @@ function checkContainerd(input: DoctorInput, config: ContainerdConfig | null, ad
   return version;
 }
 
-function checkCri(config: ContainerdConfig, version: ContainerdVersion | null, add: Add): void {
+/** Started with --require-payload: the decoder then refuses to look layers up in the content store. */
+function requiresPayload(processor: StreamProcessor): boolean {
+  try {
+    return parseDecodeArguments(processor.args).requirePayload;
+  } catch {
+    return false; // reported by checkProcessorArgs
+  }
+}
+
+/** What a call without a payload gets, said once per finding. */
+const LOOKUP_MODE = "payload-less mode: the decoder finds each layer's descriptor in containerd's content store";
+
+function checkCri(config: ContainerdConfig, version: ContainerdVersion | null, strict: boolean, add: Add): void {
   const cri = config.cri;
   if (cri === null) {
     add('info', 'cri', 'the CRI plugin is disabled: Kubernetes does not pull here; nerdctl and ctr-enc pulls still use the stream processors');
@@ -151,17 +162,22 @@ function checkCri(config: ContainerdConfig, version: ContainerdVersion | null, a
   } else if (cri.keyModel === 'node') {
     add('ok', 'cri', 'image_decryption.key_model = "node"');
   } else if (cri.keyModel === '') {
-    add('problem', 'cri', 'image_decryption.key_model = "": CRI pulls send the decoder no payload (ERR_NO_PAYLOAD)', `set key_model = "node" under ${keyModelAt}`);
+    if (strict) add('problem', 'cri', 'image_decryption.key_model = "": CRI pulls send the decoder no payload, and --require-payload refuses that (ERR_NO_PAYLOAD)', `set key_model = "node" under ${keyModelAt}`);
+    else add('info', 'cri', `image_decryption.key_model = "": CRI pulls send the decoder no payload; ${LOOKUP_MODE}`);
   } else {
     add('warning', 'cri', `image_decryption.key_model = "${cri.keyModel}": only "node" hands the decoder a payload with the node's keys`, `set key_model = "node" under ${keyModelAt}`);
   }
 
   const transferPulls = version === null ? config.version >= 3 : atLeast(version, 2, 1);
   if (!transferPulls) return;
-  const why = 'containerd >= 2.1 pulls CRI images through the transfer service, which sends the decoder no payload (ERR_NO_PAYLOAD)';
-  const setIt = "set use_local_image_pull = true under [plugins.'io.containerd.cri.v1.images']";
+  const why = 'containerd >= 2.1 pulls CRI images through the transfer service, which sends the decoder no payload, and --require-payload refuses that (ERR_NO_PAYLOAD)';
+  const setIt = "set use_local_image_pull = true under [plugins.'io.containerd.cri.v1.images'], or drop --require-payload from the processors' args";
   if (cri.useLocalImagePull === true) {
     add('ok', 'cri', 'use_local_image_pull = true: CRI pulls hand the decoder its payload');
+  } else if (!strict && cri.localPullTriggers.length > 0) {
+    add('ok', 'cri', `CRI pulls fall back to the local pull (payload) because of ${cri.localPullTriggers.join(', ')}; without those, ${LOOKUP_MODE}`);
+  } else if (!strict) {
+    add('ok', 'cri', `CRI pulls go through the transfer service, which sends no payload: ${LOOKUP_MODE}`);
   } else if (cri.localPullTriggers.length > 0) {
     add('warning', 'cri', `use_local_image_pull is not set; containerd falls back to the local pull only because of ${cri.localPullTriggers.join(', ')}`, setIt);
   } else if (config.version < 3) {
@@ -171,7 +187,7 @@ function checkCri(config: ContainerdConfig, version: ContainerdVersion | null, a
   }
 }
 
-/** Every encrypted media type must reach a processor that gets the payload. */
+/** Every encrypted media type must reach a processor. */
 function checkCoverage(processors: readonly StreamProcessor[], add: Add): void {
   for (const mediaType of ENCRYPTED_LAYER_MEDIA_TYPES) {
     if (mediaType.includes('nondistributable')) continue;
@@ -186,7 +202,7 @@ function checkCoverage(processors: readonly StreamProcessor[], add: Add): void {
         'processors',
         `no stream processor accepts ${mediaType}: such layers fail to unpack`,
         zstd
-          ? `add it to the accepts of [stream_processors."${TAR_GZIP_PROCESSOR_ID}"] (${example('processors-tar-gzip-zstd.toml')})`
+          ? `add the tar.zstd processor of ${example('processors-tar-gzip-zstd.toml')}`
           : `add the processors of ${example('processors-tar-gzip-zstd.toml')}`,
       );
     }
@@ -200,12 +216,12 @@ function checkProcessorRouting(processor: StreamProcessor, add: Add): void {
   const plain = processor.accepts.filter((mediaType) => !isEncryptedMediaType(mediaType));
   if (!PAYLOAD_PROCESSOR_IDS.has(processor.id) && encrypted.length > 0) {
     const zstdOnly = encrypted.every((mediaType) => mediaType.includes('zstd'));
-    add(
-      'problem',
-      area,
-      `${zstdOnly ? 'a zstd processor' : 'this ID'} gets no decryption payload: CRI, nerdctl and ctr-enc send it only to ${[...PAYLOAD_PROCESSOR_IDS].join(' and ')} (ERR_NO_PAYLOAD)`,
-      `move ${encrypted.join(', ')} into the accepts of [stream_processors."${TAR_GZIP_PROCESSOR_ID}"] and remove this entry (${example('processors-tar-gzip-zstd.toml')})`,
-    );
+    const noPayload = `${zstdOnly ? 'a zstd processor' : 'this ID'} gets no decryption payload: CRI, nerdctl and ctr-enc send it only to ${[...PAYLOAD_PROCESSOR_IDS].join(' and ')}`;
+    if (requiresPayload(processor)) {
+      add('problem', area, `${noPayload}, and --require-payload refuses that (ERR_NO_PAYLOAD)`, `drop --require-payload, or move ${encrypted.join(', ')} into the accepts of [stream_processors."${TAR_GZIP_PROCESSOR_ID}"] and remove this entry`);
+    } else {
+      add('info', area, `${noPayload}; ${LOOKUP_MODE}`);
+    }
   }
   if (plain.length > 0) {
     add('problem', area, `accepts unencrypted ${plain.join(', ')}: every such layer would go through the decoder and fail (ERR_NOT_ENCRYPTED)`, 'list only +encrypted media types in accepts');
@@ -228,7 +244,7 @@ function checkProcessorArgs(processor: StreamProcessor, add: Add): string | null
     return args.keysDirectory;
   } catch (error) {
     if (!(error instanceof DecoderError)) throw error;
-    add('problem', area, `args ${JSON.stringify(processor.args)}: ${error.message}`, 'give only --decryption-keys-path DIR (see ctd-decoder --help)');
+    add('problem', area, `args ${JSON.stringify(processor.args)}: ${error.message}`, 'give --decryption-keys-path DIR and only the flags ctd-decoder --help lists');
     return null;
   }
 }

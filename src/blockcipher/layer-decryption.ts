@@ -22,6 +22,48 @@ const PIECE_BYTES = 64 * 1024;
 export type ReleasePlaintext = (plaintext: Buffer) => void;
 
 /**
+ * The last HELD_BACK_BYTES of plaintext (at least), withheld until the HMAC
+ * verifies: `hold` releases what is older.
+ */
+export class HeldBackTail {
+  readonly #held: Buffer[] = [];
+  #heldBytes = 0;
+
+  /** Adds the next plaintext and releases the oldest pieces that are no longer part of the tail. */
+  hold(plaintext: Buffer, release: ReleasePlaintext): void {
+    this.#held.push(plaintext);
+    this.#heldBytes += plaintext.length;
+    while (this.#heldBytes - this.#held[0]!.length >= HELD_BACK_BYTES) {
+      const released = this.#held.shift()!;
+      this.#heldBytes -= released.length;
+      release(released);
+    }
+  }
+
+  /** The HMAC verified: releases the whole tail. */
+  releaseAll(release: ReleasePlaintext): void {
+    for (const plaintext of this.#held.splice(0)) release(plaintext);
+    this.#heldBytes = 0;
+  }
+
+  /** The HMAC failed: drops the tail. */
+  discard(): void {
+    this.#held.length = 0;
+    this.#heldBytes = 0;
+  }
+}
+
+/**
+ * The AES-CTR counter block for byte `offset` (a multiple of 16) of a layer
+ * whose first block is `nonce`: ocicrypt (Go's cipher.NewCTR) and OpenSSL
+ * both count the whole 16-byte block as one big-endian number, wrapping at 2^128.
+ */
+export function counterAt(nonce: Buffer, offset: number): Buffer {
+  const block = (BigInt(`0x${nonce.toString('hex')}`) + BigInt(offset / 16)) & ((1n << 128n) - 1n);
+  return Buffer.from(block.toString(16).padStart(32, '0'), 'hex');
+}
+
+/**
  * AES-256-CTR decryption with HMAC-SHA256 over the ciphertext: constant
  * memory, output length = input length, and the last HELD_BACK_BYTES of
  * plaintext released only after a constant-time tag comparison. Plaintext
@@ -31,8 +73,8 @@ export class LayerDecryption {
   readonly #decipher;
   readonly #hmac;
   readonly #expectedHmac: Buffer;
-  readonly #held: Buffer[] = [];
-  #heldBytes = 0;
+  readonly #tail = new HeldBackTail();
+  #offset = 0;
 
   constructor(options: LayerCipherOptions) {
     this.#decipher = createDecipheriv('aes-256-ctr', options.symmetricKey, options.nonce);
@@ -45,15 +87,9 @@ export class LayerDecryption {
   /** Authenticates and decrypts the next ciphertext bytes; the caller may reuse `ciphertext` afterwards. */
   update(ciphertext: Uint8Array, release: ReleasePlaintext): void {
     this.#hmac.update(ciphertext);
+    this.#offset += ciphertext.length;
     for (let offset = 0; offset < ciphertext.length; offset += PIECE_BYTES) {
-      const plaintext = this.#decipher.update(ciphertext.subarray(offset, offset + PIECE_BYTES));
-      this.#held.push(plaintext);
-      this.#heldBytes += plaintext.length;
-      while (this.#heldBytes - this.#held[0]!.length >= HELD_BACK_BYTES) {
-        const released = this.#held.shift()!;
-        this.#heldBytes -= released.length;
-        release(released);
-      }
+      this.#tail.hold(this.#decipher.update(ciphertext.subarray(offset, offset + PIECE_BYTES)), release);
     }
   }
 
@@ -63,17 +99,43 @@ export class LayerDecryption {
    */
   final(release: ReleasePlaintext): void {
     const tail = this.#decipher.final();
-    const actual = this.#hmac.digest();
-    if (actual.length !== this.#expectedHmac.length || !timingSafeEqual(actual, this.#expectedHmac)) {
-      this.#held.length = 0;
-      this.#heldBytes = 0;
-      throw new IntegrityError(
-        'layer failed authentication (HMAC mismatch): the blob was altered, truncated or extended, and was not released whole',
-        'pull the image again; if it persists, the registry holds a corrupt or tampered layer',
-      );
+    if (!this.#hmacVerifies()) {
+      this.#tail.discard();
+      throw integrityError();
     }
-    for (const plaintext of this.#held.splice(0)) release(plaintext);
-    this.#heldBytes = 0;
+    this.#tail.releaseAll(release);
     if (tail.length > 0) release(tail);
   }
+
+  /**
+   * Stops decrypting here: returns how many ciphertext bytes were decrypted
+   * and the withheld tail, for another decipher to go on with (see
+   * src/platform/layer-pipe.ts). This object then only authenticates
+   * (`authenticate`, `verify`).
+   */
+  handOver(): { offset: number; tail: HeldBackTail } {
+    return { offset: this.#offset, tail: this.#tail };
+  }
+
+  /** After handOver: authenticates the next ciphertext bytes. */
+  authenticate(ciphertext: Uint8Array): void {
+    this.#hmac.update(ciphertext);
+  }
+
+  /** After handOver, at the end of the layer: throws IntegrityError unless the HMAC verifies. */
+  verify(): void {
+    if (!this.#hmacVerifies()) throw integrityError();
+  }
+
+  #hmacVerifies(): boolean {
+    const actual = this.#hmac.digest();
+    return actual.length === this.#expectedHmac.length && timingSafeEqual(actual, this.#expectedHmac);
+  }
+}
+
+function integrityError(): IntegrityError {
+  return new IntegrityError(
+    'layer failed authentication (HMAC mismatch): the blob was altered, truncated or extended, and was not released whole',
+    'pull the image again; if it persists, the registry holds a corrupt or tampered layer',
+  );
 }

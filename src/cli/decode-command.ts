@@ -1,4 +1,3 @@
-import { LayerDecryption } from '../blockcipher/layer-decryption.ts';
 import { unwrapLayer } from '../decrypt-layer.ts';
 import { PayloadMissingError } from '../errors.ts';
 import { assembleDecryptionKeys } from '../keys/decryption-keys.ts';
@@ -38,7 +37,7 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
     const options = await unwrapLayer(payload.descriptor, keys);
     // stdin -> stdout with blocking I/O: I/O failures throw InputError or
     // OutputError, a failed HMAC IntegrityError with the tail withheld.
-    decryptStandardStreams(new LayerDecryption(options));
+    await decryptStandardStreams(options);
     return 0;
   } catch (error) {
     writeErrorLine(errorLine(error, layerDigest));

@@ -102,6 +102,7 @@ timed startup "$start_rounds" "$start_runs" 3 \
   "ctd-decoder=$(decode "$bin" layer-1m) > /dev/null" \
   "upstream=$(decode "$upstream" layer-1m) > /dev/null" \
   "node -e 0=$node -e 0" \
+  "node -e crypto=$node -e 'require(\"node:crypto\")'" \
   "empty SEA=$empty_sea" \
   "ctd-decoder --version=$bin --version" \
   "node --version=$node --version"
@@ -128,7 +129,6 @@ for _ in 1 2 3; do
       printf '%s\t%s\t%s\n' "$layer" "$label" "$("$node" test/bench/peak-memory.ts bash -c "exec $(decode "$decoder" "$layer") > /dev/null")" >>"$raw/memory.tsv"
     done
   done
-  printf '%s\t%s\t%s\n' version ctd-decoder "$("$node" test/bench/peak-memory.ts "$bin" --version)" >>"$raw/memory.tsv"
   printf '%s\t%s\t%s\n' empty 'node -e 0' "$("$node" test/bench/peak-memory.ts "$node" -e 0)" >>"$raw/memory.tsv"
 done >/dev/null
 # What of the executable a start reads: evicted, started once, counted in the page cache.

@@ -30,9 +30,9 @@ const LONG_STREAM_BYTES = 8 * 1024 * 1024;
 const STRETCH_BYTES = 256 * 1024;
 
 /**
- * Stretches being decrypted at once while the main thread reads and
- * authenticates the next: 2 keeps one core on each side busy; more only
- * holds more memory.
+ * Stretches handed to the thread pool and not yet written: while the main
+ * thread reads and authenticates one, the one before it is decrypted, which
+ * keeps a core busy on each side; more would only hold more memory.
  */
 const STRETCHES_IN_FLIGHT = 2;
 

@@ -10,8 +10,9 @@
  *
  * The image: CRI_LAYERS (6) gzip layers of ~33 MiB each (base64 text of
  * random bytes: gzip leaves ~3/4), JWE-encrypted by skopeo. Pulls alternate
- * between the decoders, CRI_ROUNDS (3) each; the image is removed (with its
- * content and snapshots, `ctr images rm --sync`) after every pull. Writes
+ * between the decoders, CRI_ROUNDS (3) each; the image, its snapshots and its
+ * blobs are removed after every pull, and every pull must run the decoder once
+ * per layer. Writes
  * {layers, compressedBytes, pulls: {ours: [s...], upstream: [s...]}}.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,7 +20,7 @@ import { writeFileSync } from 'node:fs';
 import { pullImage } from '../e2e/cri.ts';
 import { Containerd, E2eEnv, skipReason } from '../e2e/harness.ts';
 import { makeKeyPair } from '../e2e/keys.ts';
-import { buildImage, encryptAndPush, forEveryLayer, writeSkopeoPolicy } from '../e2e/oci-image.ts';
+import { buildImage, encryptAndPush, forEveryLayer, writeSkopeoPolicy, type PushedImage } from '../e2e/oci-image.ts';
 
 const [ours, upstream, outJson] = process.argv.slice(2);
 if (!ours || !upstream || !outJson) throw new Error('usage: cri-pull.ts OURS UPSTREAM OUT_JSON');
@@ -32,6 +33,17 @@ const skip = skipReason();
 if (skip !== undefined) {
   console.error(`cri-pull: skipped: ${skip}`);
   process.exit(0);
+}
+
+/**
+ * Removes the image, its unpacked layers and its blobs, so that the next pull
+ * downloads, decrypts and unpacks every layer again: removing the image alone
+ * leaves the snapshots, and the next pull would only look them up.
+ */
+async function forget(node: Containerd, image: PushedImage): Promise<void> {
+  await node.ctr(['images', 'rm', '--sync', image.ref]);
+  for (const chainId of [...image.chainIds].reverse()) await node.ctr(['snapshots', '--snapshotter', 'native', 'rm', chainId]).catch(() => {});
+  for (const blob of [...image.manifest.layers, image.manifest.config]) await node.ctr(['content', 'rm', blob.digest]).catch(() => {});
 }
 
 const env = await E2eEnv.start(ours);
@@ -56,12 +68,15 @@ try {
   const pulls: Record<'ours' | 'upstream', number[]> = { ours: [], upstream: [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const [label, node] of [['ours', env.containerd], ['upstream', other]] as const) {
+      const callsBefore = node.processorCalls().length;
       const started = process.hrtime.bigint();
       await pullImage(node.socket, image.ref, { pod, timeoutMs: 600_000 });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const decoded = node.processorCalls().length - callsBefore;
+      if (decoded !== LAYERS) throw new Error(`cri-pull: the ${label} pull ran the decoder ${decoded} times, not once per layer (${LAYERS})`);
       pulls[label].push(seconds);
       console.error(`cri-pull: ${label} ${seconds.toFixed(2)} s`);
-      await node.ctr(['images', 'rm', '--sync', image.ref]);
+      await forget(node, image);
     }
   }
   writeFileSync(outJson, JSON.stringify({ layers: LAYERS, compressedBytes, pulls }, null, 2) + '\n');

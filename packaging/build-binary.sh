@@ -77,7 +77,8 @@ fi
     if (script.cachedDataRejected) throw new Error(`V8 rejects the code cache of ${name}.js`);
   }' "$build/ctd-decoder" "$build/openpgp"
 
-assets=()
+printf 'ctd-decoder %s\n' "$version" >"$build/version.txt"  # what sea-main.cjs answers `--version` with
+assets=("\"version.txt\": \"$(realpath "$build/version.txt")\"")
 for name in ctd-decoder openpgp; do
   assets+=("\"$name.js\": \"$(realpath "$build/$name.js")\"" "\"$name.code-cache\": \"$(realpath "$build/$name.code-cache")\"")
 done

@@ -22,6 +22,48 @@ const PIECE_BYTES = 64 * 1024;
 export type ReleasePlaintext = (plaintext: Buffer) => void;
 
 /**
+ * The last HELD_BACK_BYTES of plaintext (at least), withheld until the HMAC
+ * verifies: `hold` releases what is older.
+ */
+export class HeldBackTail {
+  readonly #held: Buffer[] = [];
+  #heldBytes = 0;
+
+  /** Adds the next plaintext and releases the oldest pieces that are no longer part of the tail. */
+  hold(plaintext: Buffer, release: ReleasePlaintext): void {
+    this.#held.push(plaintext);
+    this.#heldBytes += plaintext.length;
+    while (this.#heldBytes - this.#held[0]!.length >= HELD_BACK_BYTES) {
+      const released = this.#held.shift()!;
+      this.#heldBytes -= released.length;
+      release(released);
+    }
+  }
+
+  /** The HMAC verified: releases the whole tail. */
+  releaseAll(release: ReleasePlaintext): void {
+    for (const plaintext of this.#held.splice(0)) release(plaintext);
+    this.#heldBytes = 0;
+  }
+
+  /** The HMAC failed: drops the tail. */
+  discard(): void {
+    this.#held.length = 0;
+    this.#heldBytes = 0;
+  }
+}
+
+/**
+ * The AES-CTR counter block for byte `offset` (a multiple of 16) of a layer
+ * whose first block is `nonce`: ocicrypt (Go's cipher.NewCTR) and OpenSSL
+ * both count the whole 16-byte block as one big-endian number, wrapping at 2^128.
+ */
+export function counterAt(nonce: Buffer, offset: number): Buffer {
+  const block = (BigInt(`0x${nonce.toString('hex')}`) + BigInt(offset / 16)) & ((1n << 128n) - 1n);
+  return Buffer.from(block.toString(16).padStart(32, '0'), 'hex');
+}
+
+/**
  * AES-256-CTR decryption with HMAC-SHA256 over the ciphertext: constant
  * memory, output length = input length, and the last HELD_BACK_BYTES of
  * plaintext released only after a constant-time tag comparison. Plaintext
@@ -31,8 +73,8 @@ export class LayerDecryption {
   readonly #decipher;
   readonly #hmac;
   readonly #expectedHmac: Buffer;
-  readonly #held: Buffer[] = [];
-  #heldBytes = 0;
+  readonly #tail = new HeldBackTail();
+  #offset = 0;
   /** Without a payload: the sha256 the whole ciphertext must have, i.e. the digest of the descriptor we found for it. */
   readonly #blobDigest: { hash: Hash; expectedHex: string } | undefined;
 
@@ -47,52 +89,71 @@ export class LayerDecryption {
 
   /** Authenticates and decrypts the next ciphertext bytes; the caller may reuse `ciphertext` afterwards. */
   update(ciphertext: Uint8Array, release: ReleasePlaintext): void {
-    this.#hmac.update(ciphertext);
-    this.#blobDigest?.hash.update(ciphertext);
+    this.authenticate(ciphertext);
+    this.#offset += ciphertext.length;
     for (let offset = 0; offset < ciphertext.length; offset += PIECE_BYTES) {
-      const plaintext = this.#decipher.update(ciphertext.subarray(offset, offset + PIECE_BYTES));
-      this.#held.push(plaintext);
-      this.#heldBytes += plaintext.length;
-      while (this.#heldBytes - this.#held[0]!.length >= HELD_BACK_BYTES) {
-        const released = this.#held.shift()!;
-        this.#heldBytes -= released.length;
-        release(released);
-      }
+      this.#tail.hold(this.#decipher.update(ciphertext.subarray(offset, offset + PIECE_BYTES)), release);
     }
   }
 
   /**
-   * Ends the layer: releases the held-back tail if the HMAC verifies (and,
-   * without a payload, the blob's sha256 is the descriptor's digest), else
+   * Ends the layer: releases the held-back tail if the HMAC verifies, else
    * discards it and throws IntegrityError.
    */
   final(release: ReleasePlaintext): void {
     const tail = this.#decipher.final();
-    const actual = this.#hmac.digest();
-    if (actual.length !== this.#expectedHmac.length || !timingSafeEqual(actual, this.#expectedHmac)) {
-      this.#discardHeld();
-      throw new IntegrityError(
-        'layer failed authentication (HMAC mismatch): the blob was altered, truncated or extended, and was not released whole',
-        'pull the image again; if it persists, the registry holds a corrupt or tampered layer',
-      );
+    try {
+      this.verify();
+    } catch (error) {
+      this.#tail.discard();
+      throw error;
     }
-    if (this.#blobDigest !== undefined) {
-      const streamed = this.#blobDigest.hash.digest('hex');
-      if (streamed !== this.#blobDigest.expectedHex) {
-        this.#discardHeld();
-        throw new IntegrityError(
-          `the layer on stdin is sha256:${streamed}, not the sha256:${this.#blobDigest.expectedHex} whose descriptor was found in the content store; it was not released whole`,
-          'pull the image again; if it persists, the content store holds a corrupt blob (ctr content ls / ctr content delete it)',
-        );
-      }
-    }
-    for (const plaintext of this.#held.splice(0)) release(plaintext);
-    this.#heldBytes = 0;
+    this.#tail.releaseAll(release);
     if (tail.length > 0) release(tail);
   }
 
-  #discardHeld(): void {
-    this.#held.length = 0;
-    this.#heldBytes = 0;
+  /**
+   * Stops decrypting here: returns how many ciphertext bytes were decrypted
+   * and the withheld tail, for another decipher to go on with (see
+   * src/platform/layer-decrypt-stdio.ts). This object then only authenticates
+   * (`authenticate`, `verify`).
+   */
+  handOver(): { offset: number; tail: HeldBackTail } {
+    return { offset: this.#offset, tail: this.#tail };
   }
+
+  /** Authenticates the next ciphertext bytes (alone after handOver). */
+  authenticate(ciphertext: Uint8Array): void {
+    this.#hmac.update(ciphertext);
+    this.#blobDigest?.hash.update(ciphertext);
+  }
+
+  /**
+   * At the end of the layer (by final, or after handOver): throws
+   * IntegrityError unless the HMAC verifies and, without a payload, the
+   * stream's sha256 is the found descriptor's digest.
+   */
+  verify(): void {
+    if (!this.#hmacVerifies()) throw integrityError();
+    if (this.#blobDigest === undefined) return;
+    const streamed = this.#blobDigest.hash.digest('hex');
+    if (streamed !== this.#blobDigest.expectedHex) {
+      throw new IntegrityError(
+        `the layer on stdin is sha256:${streamed}, not the sha256:${this.#blobDigest.expectedHex} whose descriptor was found in the content store; it was not released whole`,
+        'pull the image again; if it persists, the content store holds a corrupt blob (ctr content ls / ctr content delete it)',
+      );
+    }
+  }
+
+  #hmacVerifies(): boolean {
+    const actual = this.#hmac.digest();
+    return actual.length === this.#expectedHmac.length && timingSafeEqual(actual, this.#expectedHmac);
+  }
+}
+
+function integrityError(): IntegrityError {
+  return new IntegrityError(
+    'layer failed authentication (HMAC mismatch): the blob was altered, truncated or extended, and was not released whole',
+    'pull the image again; if it persists, the registry holds a corrupt or tampered layer',
+  );
 }

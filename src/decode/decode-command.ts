@@ -1,4 +1,3 @@
-import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
 import { unwrapLayerKey } from './unwrap-layer-key.ts';
 import { keysForCall } from './call-keys.ts';
 import { PayloadMissingError } from '../errors.ts';
@@ -17,6 +16,11 @@ const PAYLOAD_REQUIRED_HINT =
 
 /** The containerd hot path: payload and keys in, decrypted layer out. Returns the exit code. */
 export async function runDecode(argv: readonly string[]): Promise<number> {
+  // One thread-pool thread, not libuv's 4: the decode queues at most two jobs
+  // at once (the key unwrap, then AES-CTR stretches of a long layer), and each
+  // thread that ran one keeps its own malloc arena (~1 MiB of anonymous memory
+  // on long layers). libuv reads this when the pool first starts, which is later.
+  process.env['UV_THREADPOOL_SIZE'] ??= '1';
   let layerDigest: string | null = null;
   try {
     const args = parseDecodeArguments(argv);
@@ -45,7 +49,7 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
     const options = await unwrapLayerKey(payload.descriptor, keys);
     // stdin -> stdout with blocking I/O: I/O failures throw InputError or
     // OutputError, a failed HMAC IntegrityError with the tail withheld.
-    decryptStandardStreams(new LayerDecryption(options));
+    await decryptStandardStreams(options);
     return 0;
   } catch (error) {
     writeErrorLine(errorLine(error, layerDigest));

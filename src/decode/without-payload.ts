@@ -1,4 +1,3 @@
-import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
 import { unwrapLayerKey } from './unwrap-layer-key.ts';
 import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { DecoderError, ManifestNotFoundError } from '../errors.ts';
@@ -51,7 +50,7 @@ export async function decryptWithoutPayload(call: CallWithoutPayload): Promise<v
       firstFailure ??= error;
       continue;
     }
-    decryptStandardStreams(new LayerDecryption(options, layer.hex), stdinStart);
+    await decryptStandardStreams(options, { start: stdinStart, sha256Hex: layer.hex });
     return;
   }
   if (firstFailure !== null) throw firstFailure;

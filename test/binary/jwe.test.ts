@@ -215,6 +215,10 @@ describe('command line', () => {
     const version = await runDecoder({ args: ['--version'], stdin: Buffer.alloc(0), payload: 'none' });
     assert.equal(version.code, 0);
     assert.match(version.stdout.toString(), /^ctd-decoder \d+\.\d+\.\d+\n$/);
+    // `--version` alone is answered by packaging/sea-main.cjs before the decoder loads; any other spelling by the decoder.
+    const parsed = await runDecoder({ args: ['--version=true'], stdin: Buffer.alloc(0), payload: 'none' });
+    assert.equal(parsed.code, 0);
+    assert.equal(parsed.stdout.toString(), version.stdout.toString());
     const help = await runDecoder({ args: ['-h'], stdin: Buffer.alloc(0), payload: 'none' });
     assert.equal(help.code, 0);
     assert.match(help.stdout.toString(), /--decryption-keys-path DIR/);

@@ -4,6 +4,8 @@ export interface DecodeArguments {
   keysDirectory: string | null;
   help: boolean;
   version: boolean;
+  /** With --version: list the bundled packages too. */
+  verbose: boolean;
 }
 
 const STRING_FLAGS = new Set(['decryption-keys-path']);
@@ -11,6 +13,7 @@ const BOOLEAN_FLAGS = new Map([
   ['help', 'help'],
   ['h', 'help'],
   ['version', 'version'],
+  ['verbose', 'verbose'],
 ]);
 
 /**
@@ -19,7 +22,7 @@ const BOOLEAN_FLAGS = new Map([
  * containerd passes whatever `args` the operator configured.
  */
 export function parseDecodeArguments(argv: readonly string[]): DecodeArguments {
-  const parsed: DecodeArguments = { keysDirectory: null, help: false, version: false };
+  const parsed: DecodeArguments = { keysDirectory: null, help: false, version: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -35,7 +38,7 @@ export function parseDecodeArguments(argv: readonly string[]): DecodeArguments {
       if (inlineValue !== undefined && inlineValue !== 'true' && inlineValue !== 'false') {
         throw new UsageError(`flag -${name} takes no value`, 'run ctd-decoder --help');
       }
-      parsed[booleanFlag as 'help' | 'version'] = inlineValue !== 'false';
+      parsed[booleanFlag as 'help' | 'version' | 'verbose'] = inlineValue !== 'false';
     } else if (STRING_FLAGS.has(name)) {
       const value = inlineValue ?? argv[++i];
       if (value === undefined) throw new UsageError(`flag -${name} needs a value`, 'give the keys directory, e.g. --decryption-keys-path /etc/containerd/ocicrypt/keys');
@@ -44,6 +47,7 @@ export function parseDecodeArguments(argv: readonly string[]): DecodeArguments {
       throw new UsageError(`unknown flag "${arg}"`, 'run ctd-decoder --help');
     }
   }
+  if (parsed.verbose && !parsed.version) throw new UsageError('flag --verbose goes with --version', 'run ctd-decoder --version --verbose');
   return parsed;
 }
 
@@ -57,6 +61,8 @@ Usage (run by containerd as a stream processor):
                               stay inside DIR are followed)
   --help                      this text
   --version                   the version
+  --version --verbose         the version, the Node runtime and the bundled
+                              packages with their licences
 
 containerd passes the encrypted layer on stdin and the decryption payload
 (the layer descriptor and any keys) on fd 3; the decrypted layer, still in

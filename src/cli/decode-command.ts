@@ -9,7 +9,7 @@ import { decryptStandardStreams } from '../platform/layer-pipe.ts';
 import { readPayloadBytes } from '../platform/payload-source.ts';
 import { HELP_TEXT, parseDecodeArguments } from './args.ts';
 import { errorLine } from './report.ts';
-import { VERSION } from './version.ts';
+import { VERSION, verboseVersionText } from './version.ts';
 
 const NO_PAYLOAD_HINT =
   'containerd sends keys only when the pull asks for decryption: set CRI image_decryption.key_model = "node" ' +
@@ -22,7 +22,7 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
   try {
     const args = parseDecodeArguments(argv);
     if (args.help || args.version) {
-      process.stdout.write(args.help ? HELP_TEXT : `ctd-decoder ${VERSION}\n`);
+      process.stdout.write(args.help ? HELP_TEXT : args.verbose ? verboseVersionText() : `ctd-decoder ${VERSION}\n`);
       return 0;
     }
     const { bytes: payloadBytes, missing } = await readPayloadBytes(process.env, process.platform);

@@ -13,14 +13,15 @@ describe('command line, as Go\'s flag package reads it', () => {
     it(argv.join(' '), () => assert.equal(parseDecodeArguments(argv).keysDirectory, '/k'));
   }
   it('no arguments: keys only from the payload', () => {
-    assert.deepEqual(parseDecodeArguments([]), { keysDirectory: null, help: false, version: false });
+    assert.deepEqual(parseDecodeArguments([]), { keysDirectory: null, help: false, version: false, verbose: false });
   });
   it('--help, -h, --version', () => {
     assert.equal(parseDecodeArguments(['--help']).help, true);
     assert.equal(parseDecodeArguments(['-h']).help, true);
     assert.equal(parseDecodeArguments(['--version']).version, true);
+    assert.deepEqual(parseDecodeArguments(['--version', '--verbose']), { keysDirectory: null, help: false, version: true, verbose: true });
   });
-  for (const argv of [['--decryption-keys-path'], ['--nope'], ['stray'], ['--help=maybe'], ['--', 'x']]) {
+  for (const argv of [['--decryption-keys-path'], ['--nope'], ['stray'], ['--help=maybe'], ['--', 'x'], ['--verbose']]) {
     it(`rejects ${argv.join(' ')}`, () => assert.throws(() => parseDecodeArguments(argv), UsageError));
   }
 });

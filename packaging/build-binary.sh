@@ -50,15 +50,24 @@ echo "export * from 'openpgp';" | bundle "$build/openpgp.cjs" --sourcefile=openp
 # flags, +5 ms per start; src/platform/layer-pipe.ts sets --no-turbofan and
 # --no-maglev at run time for long layers.)
 v8_flags=(--min-semi-space-size=2 --max-semi-space-size=2)
+# Reproducible caches: V8 draws its string hash seed from its random number
+# generator, and the hash tables it serialises follow that seed (two cache
+# runs differed in ~80% of their bytes); V8's background tasks set flags in
+# the compiled functions when they happen to run (under load, 4 of 8 parallel
+# runs differed in a few bytes). A fixed --random-seed and --predictable (no
+# background tasks) make them byte-identical. Neither is part of V8's flag
+# hash, so the binary, which runs without them (a random hash seed per
+# process), accepts the caches; the blob's own cache is made the same way.
+cache_flags=("${v8_flags[@]}" --random-seed=20240915 --predictable)
 
 # Each bundle becomes the body of a function(exports, require, module,
 # __filename, __dirname), as sea-main.cjs calls it, with a V8 code cache.
 for name in ctd-decoder openpgp; do
   { printf '(function (exports, require, module, __filename, __dirname) {'; cat "$build/$name.cjs"; printf '\n})'; } >"$build/$name.js"
 done
-"${target_node[@]}" "${v8_flags[@]}" packaging/code-cache.cjs "$build/openpgp.js" "$build/openpgp.code-cache" </dev/null
+"${target_node[@]}" "${cache_flags[@]}" packaging/code-cache.cjs "$build/openpgp.js" "$build/openpgp.code-cache" </dev/null
 if [ -n "${ENTRY:-}" ]; then
-  "${target_node[@]}" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" </dev/null
+  "${target_node[@]}" "${cache_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" </dev/null
 else
   # The decoder's cache comes from a warm-up decode of a committed JWE
   # fixture (RSA-OAEP, a PKCS#8 key in a keys directory: containerd's usual
@@ -66,7 +75,7 @@ else
   warm_up=test/fixtures/jwe/layers/rsa2048-gzip
   rm -rf "$build/warm-up-keys" && mkdir -p "$build/warm-up-keys"
   cp test/fixtures/jwe/keys/rsa2048.pkcs8.pem "$build/warm-up-keys/"
-  "${target_node[@]}" "${v8_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" \
+  "${target_node[@]}" "${cache_flags[@]}" packaging/code-cache.cjs "$build/ctd-decoder.js" "$build/ctd-decoder.code-cache" \
     --decryption-keys-path "$build/warm-up-keys" \
     <"$warm_up/blob.enc" 3< <("$host_node" packaging/warm-up-payload.ts "$warm_up/descriptor.json") >"$build/warm-up.out"
   cmp -s "$build/warm-up.out" "$warm_up/blob.plain" || { echo "build-binary.sh: the warm-up decode did not give $warm_up/blob.plain" >&2; exit 1; }
@@ -109,7 +118,7 @@ cat > $build/sea-config.json <<JSON
   "assets": {${asset_list%,}}
 }
 JSON
-"${target_node[@]}" "${v8_flags[@]}" --experimental-sea-config $build/sea-config.json >$build/sea.log 2>&1 || { cat $build/sea.log >&2; exit 1; }
+"${target_node[@]}" "${cache_flags[@]}" --experimental-sea-config $build/sea-config.json >$build/sea.log 2>&1 || { cat $build/sea.log >&2; exit 1; }
 
 cp "$node" $build/ctd-decoder.tmp
 chmod u+w $build/ctd-decoder.tmp

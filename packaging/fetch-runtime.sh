@@ -18,5 +18,5 @@ tarball=$download/$name-$version.tgz
 actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
 [ "$actual" = "$integrity" ] || { rm -f "$tarball"; echo "fetch-runtime.sh: $tarball is not the package-lock.json's $name@$version ($actual)" >&2; exit 1; }
 rm -rf "node_modules/$name" && mkdir -p "node_modules/$name"
-tar -xzf "$tarball" -C "node_modules/$name" --strip-components=1 --no-same-owner
+tar -xzf "$tarball" -C "node_modules/$name" --strip-components=1 --no-same-owner --touch  # dated now, for make
 echo "unpacked $name $version into node_modules/$name"

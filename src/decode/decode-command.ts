@@ -7,7 +7,7 @@ import { decryptStandardStreams } from '../platform/layer-decrypt-stdio.ts';
 import { readPayloadBytes } from '../platform/payload-source.ts';
 import { HELP_TEXT, parseDecodeArguments } from './decode-arguments.ts';
 import { errorLine } from './error-line.ts';
-import { VERSION } from './version.ts';
+import { VERSION, verboseVersionText } from './version.ts';
 
 const PAYLOAD_REQUIRED_HINT =
   'drop --require-payload to let the decoder find the layer in containerd\'s content store, or make containerd send the payload: ' +
@@ -25,7 +25,7 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
   try {
     const args = parseDecodeArguments(argv);
     if (args.help || args.version) {
-      process.stdout.write(args.help ? HELP_TEXT : `ctd-decoder ${VERSION}\n`);
+      process.stdout.write(args.help ? HELP_TEXT : args.verbose ? verboseVersionText() : `ctd-decoder ${VERSION}\n`);
       return 0;
     }
     const read = await readPayloadBytes(process.env, process.platform);

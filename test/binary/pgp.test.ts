@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { assertCodedFailure, assertDecrypted, decrypt, itDecryptsEveryCaseWithEachRecipient } from '../support/assertions.ts';
 import { FIXTURES, fixtureKey, keysDirectoryWith, loadLayerCase, type LayerCase } from '../support/fixtures.ts';
-import { DECODER_BIN } from '../support/paths.ts';
+import { decoderCommand } from '../support/paths.ts';
 import type { DecoderRun } from '../support/run-decoder.ts';
 
 const PGP_ANNOTATION = 'org.opencontainers.image.enc.keys.pgp';
@@ -199,7 +199,7 @@ describe('failures: one coded line, nothing on stdout', () => {
 describe('operator commands describe OpenPGP recipients and keyrings, never their secrets', () => {
   const layerDescriptor = (name: string) => join(FIXTURES, 'pgp', 'layers', name, 'descriptor.json');
   const runCommand = (...args: string[]) => {
-    const result = spawnSync(DECODER_BIN, args, { encoding: 'utf8' });
+    const result = spawnSync(...decoderCommand(args), { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     return result.stdout;
   };

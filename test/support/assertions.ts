@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { ERROR_LINE, keysDirectoryWith, layerCaseNames, loadLayerCase, sha256 } from './fixtures.ts';
 import { encodePayload, type Parameters } from './payload.ts';
+import { DECODER_EMULATED } from './paths.ts';
 import { runDecoder, type DecoderRun } from './run-decoder.ts';
 
 /** What the helpers use of a layer: a LayerCase, or a test's variant of one. */
@@ -48,9 +49,15 @@ export function assertDecrypted(run: DecoderRun, layer: Pick<TestLayer, 'plain'>
  * directory (call inside a describe).
  */
 export function itDecryptsEveryCaseWithEachRecipient(scheme: string): void {
+  const keysTried = new Set<string>();
   for (const name of layerCaseNames(scheme)) {
     const layer = loadLayerCase(scheme, name);
-    for (const key of layer.recipients) {
+    // Under an emulator (make test-arm64) a start costs ~1 s of CPU: each case
+    // runs once, with a key file not tried yet where it has one, so every case
+    // and every key file (each algorithm of the runtime's crypto) still decrypt.
+    const keys = DECODER_EMULATED ? [layer.recipients.find((key) => !keysTried.has(key)) ?? layer.recipients[0]!] : layer.recipients;
+    for (const key of keys) {
+      keysTried.add(key);
       it(`${name} with ${key}`, async () => assertDecrypted(await decrypt(layer, keysDirectoryWith(scheme, key)), layer));
     }
   }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { DECODER_BIN } from './paths.ts';
+import { decoderCommand } from './paths.ts';
 import { leakedSecret } from './secrets.ts';
 
 export { DECODER_BIN, REPO_ROOT } from './paths.ts';
@@ -24,7 +24,7 @@ export interface DecoderInput {
 export function runDecoder(input: DecoderInput): Promise<DecoderRun> {
   const fileFd = typeof input.payload === 'object' && 'path' in input.payload ? openSync(input.payload.path, 'r') : null;
   const fd3 = input.payload === 'none' ? [] : fileFd !== null ? [fileFd] : ['pipe'];
-  const child = spawn(DECODER_BIN, input.args ?? [], {
+  const child = spawn(...decoderCommand(input.args ?? []), {
     stdio: ['pipe', 'pipe', 'pipe', ...fd3] as never,
     // No output holder (see src/platform/failure-output.ts) unless a test asks for one: it would keep
     // our stdout pipe open 300 ms past every failing run.

@@ -13,12 +13,13 @@ describe('command line, as Go\'s flag package reads it', () => {
     it(argv.join(' '), () => assert.equal(parseDecodeArguments(argv).keysDirectory, '/k'));
   }
   it('no arguments: keys only from the payload', () => {
-    assert.deepEqual(parseDecodeArguments([]), { keysDirectory: null, contentStore: null, requirePayload: false, help: false, version: false });
+    assert.deepEqual(parseDecodeArguments([]), { keysDirectory: null, contentStore: null, requirePayload: false, help: false, version: false, verbose: false });
   });
   it('--help, -h, --version', () => {
     assert.equal(parseDecodeArguments(['--help']).help, true);
     assert.equal(parseDecodeArguments(['-h']).help, true);
     assert.equal(parseDecodeArguments(['--version']).version, true);
+    assert.deepEqual(parseDecodeArguments(['--version', '--verbose']), { keysDirectory: null, contentStore: null, requirePayload: false, help: false, version: true, verbose: true });
   });
   it('--content-store DIR and --require-payload (payload-less lookup on, by default)', () => {
     assert.equal(parseDecodeArguments(['--content-store', '/var/lib/containerd']).contentStore, '/var/lib/containerd');
@@ -27,7 +28,7 @@ describe('command line, as Go\'s flag package reads it', () => {
     assert.equal(parseDecodeArguments(['--require-payload=false']).requirePayload, false);
     assert.equal(parseDecodeArguments(['--decryption-keys-path', '/k']).requirePayload, false);
   });
-  for (const argv of [['--decryption-keys-path'], ['--content-store'], ['--require-payload=yes'], ['--nope'], ['stray'], ['--help=maybe'], ['--', 'x']]) {
+  for (const argv of [['--decryption-keys-path'], ['--content-store'], ['--require-payload=yes'], ['--nope'], ['stray'], ['--help=maybe'], ['--', 'x'], ['--verbose']]) {
     it(`rejects ${argv.join(' ')}`, () => assert.throws(() => parseDecodeArguments(argv), UsageError));
   }
 });

@@ -1,9 +1,12 @@
 // End to end: encrypted images pulled through containerd's CRI plugin (the
-// path the kubelet takes, and the one on which containerd sends the
-// decryption payload) and unpacked by the decoder under test, on containerd
-// 1.6 configured by the shipped config-examples/containerd-1.6-config.toml
-// and on containerd 2.1 configured by config-examples/containerd-2-config.toml
-// (harness.ts, ContainerdFlavor): every case runs on both.
+// path the kubelet takes) and unpacked by the decoder under test, on
+// containerd 1.6 configured by the shipped
+// config-examples/containerd-1.6-config.toml (CRI sends the decryption
+// payload on fd 3) and on containerd 2.1 configured by
+// config-examples/containerd-2-config.toml (CRI pulls go through the
+// transfer service, which sends none: the decoder looks each layer up in
+// containerd's content store) (harness.ts, ContainerdFlavor): every case
+// runs on both.
 //
 //   node --test test/e2e/containerd.test.ts                  (as root)
 //   CTD_DECODER_BIN=/path/to/decoder node --test test/e2e/containerd.test.ts
@@ -19,7 +22,18 @@ import * as path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { pkcs11SkipReason } from '../pkcs11/fixtures.ts';
 import { GrpcError, pullImage } from './cri.ts';
-import { Containerd, CONTAINERD_1_6, containerdFlavors, decoderBinary, E2eEnv, skipReason, withProcessorEnv, withTransferServicePulls, type ProcessorCall } from './harness.ts';
+import {
+  Containerd,
+  CONTAINERD_1_6,
+  containerdFlavors,
+  decoderBinary,
+  E2eEnv,
+  skipReason,
+  withLocalImagePull,
+  withProcessorEnv,
+  withRequirePayload,
+  type ProcessorCall,
+} from './harness.ts';
 import { TestKeyProviders } from './key-providers.ts';
 import { GpgHome, makeKeyPair, makePkcs11Key, makePkcs7Key, type GpgKey, type KeyPair, type NodeKey, type Pkcs11Key, type Pkcs7Key } from './keys.ts';
 import {
@@ -211,11 +225,20 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     );
   }
 
-  /** Asserts that every call got the payload pipe on fd 3; counts calls per media type. */
-  function countWithPayload(calls: ProcessorCall[]): Record<string, number> {
+  /**
+   * What a CRI pull through the shipped example hands the decoder: 1.6 sends
+   * the payload on fd 3; 2.1 pulls through the transfer service (the example
+   * sets no use_local_image_pull) and sends none, and the decoder looks each
+   * layer up in containerd's content store.
+   */
+  const criPayload = flavor.configVersion === 2;
+
+  /** Asserts that every call got fd 3 as the pull path sends it (the payload pipe, or nothing); counts calls per media type. */
+  function countCalls(calls: ProcessorCall[], payload: boolean = criPayload): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const c of calls) {
-      assert.match(c.fd3, /^pipe:/, `containerd sent no payload for ${c.mediaType} (fd 3: ${c.fd3})`);
+      if (payload) assert.match(c.fd3, /^pipe:/, `containerd sent no payload for ${c.mediaType} (fd 3: ${c.fd3})`);
+      else assert.equal(c.fd3, 'none', `containerd ${flavor.name} sent fd 3 (${c.fd3}) for ${c.mediaType} on a path that sent none: update this test and the docs`);
       assert.match(c.args, /^--decryption-keys-path \//);
       counts[c.mediaType] = (counts[c.mediaType] ?? 0) + 1;
     }
@@ -282,7 +305,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     );
     const { result: imageRef, calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
     assert.equal(imageRef, img.manifest.config.digest);
-    assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1 });
+    assert.deepEqual(countCalls(calls), { [MT.gzip]: 1 });
     await assertUnpacked(img);
   });
 
@@ -302,8 +325,25 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
       [MT.gzip, MT.tar, MT.gzip, MT.tar],
     );
     const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
-    assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 2, [MT.tar]: 2 });
+    assert.deepEqual(countCalls(calls), { [MT.gzip]: 2, [MT.tar]: 2 });
     await assertUnpacked(img);
+  });
+
+  test('two different encrypted images (JWE, OpenPGP) pulled concurrently: both unpack', { timeout: TEST_TIMEOUT }, async () => {
+    // containerd unpacks them side by side: without a payload each decoder
+    // must find its own layer among the blobs containerd has open.
+    const layers = (name: string): LayerSpec[] => [
+      { compression: 'gzip', busybox: true, files: {} },
+      { compression: 'none', files: { [`/${name}.txt`]: randomText(name) } },
+    ];
+    const jwe = await makeImage('concurrent-jwe', layers('jwe'));
+    const pgp = await makeImage('concurrent-pgp', layers('pgp'), forEveryLayer(gpgPlain.recipient));
+    const { calls } = await callsDuring(env.containerd, () =>
+      Promise.all([pullImage(env.containerd.socket, jwe.ref, { pod }), pullImage(env.containerd.socket, pgp.ref, { pod })]),
+    );
+    assert.deepEqual(countCalls(calls), { [MT.gzip]: 2, [MT.tar]: 2 });
+    await assertUnpacked(jwe);
+    await assertUnpacked(pgp);
   });
 
   test('OpenPGP image (skopeo pgp: recipients): gpg secret keyrings in the keys directory, a protected one with NAME.password', { timeout: TEST_TIMEOUT }, async (t) => {
@@ -342,7 +382,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     }
 
     const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
-    assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+    assert.deepEqual(countCalls(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
     await assertUnpacked(img);
     assert.ok(
       withoutPassword.some((m) => needsPassphrase.test(m)),
@@ -375,7 +415,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     );
 
     const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
-    assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+    assert.deepEqual(countCalls(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
     await assertUnpacked(img);
   });
 
@@ -459,7 +499,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
         }
         fs.copyFileSync(hsm.ocicryptConfig, node.ocicryptConfig);
         const { calls } = await callsDuring(node, () => pullImage(node.socket, img.ref, { pod }));
-        assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+        assert.deepEqual(countCalls(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
         await assertUnpacked(img, node);
       } finally {
         await node.stop();
@@ -515,7 +555,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
       TestKeyProviders.writeConfig(config, both);
       const requestsBefore = providers.requests();
       const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
-      assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+      assert.deepEqual(countCalls(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
       await assertUnpacked(img);
 
       // Each provider unwrapped its layer, and was sent no key material: the
@@ -582,7 +622,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     // the layer must not be applied, so no message is required here.
     const { calls } = await callsDuring(env.containerd, () => pullMustFail(t, img.ref, env.containerd, 3));
     assert.ok(calls.length >= 1, 'the decoder never ran: the failure came before decryption');
-    countWithPayload(calls);
+    countCalls(calls);
     await assertNoSnapshotLeft(t, env.containerd, snapshotsBefore, dirsBefore);
   });
 
@@ -605,7 +645,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     try {
       const { calls } = await callsDuring(env.containerd, () => pullMustFail(t, img.ref, env.containerd, 3));
       assert.equal(calls.length, 3, 'one decoder run per attempt');
-      countWithPayload(calls);
+      countCalls(calls);
     } finally {
       env.containerd.loseExitStatusRace(false);
     }
@@ -689,9 +729,10 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
     assert.equal(out, marker);
   });
 
-  test('zero-config install: no [stream_processors]; containerd\'s built-in processors run ctd-decoder from its PATH with /etc/containerd/ocicrypt/keys', { timeout: TEST_TIMEOUT }, async () => {
+  test('zero-config install: no [stream_processors], no image_decryption; containerd\'s built-in processors run ctd-decoder from its PATH with /etc/containerd/ocicrypt/keys', { timeout: TEST_TIMEOUT }, async () => {
     // The package install that changes nothing in config.toml: the example
-    // minus its [stream_processors] section, the decoder found as
+    // minus its [stream_processors] and CRI image_decryption tables (on 2.1
+    // the pull goes through the transfer service: no payload), the decoder found as
     // `ctd-decoder` on containerd's PATH, the keys in containerd's default
     // directory (in a private mount namespace: see ContainerdOptions.install).
     const node = await Containerd.start(
@@ -700,13 +741,17 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
       env.cleanup,
     );
     try {
-      assert.doesNotMatch(fs.readFileSync(node.configFile, 'utf8'), /stream_processors/);
+      const settings = fs
+        .readFileSync(node.configFile, 'utf8')
+        .split('\n')
+        .filter((l) => !/^\s*(#|$)/.test(l));
+      for (const l of settings) assert.doesNotMatch(l, /stream_processors|image_decryption|key_model|use_local_image_pull/);
       const img = await makeImage('zero-config', [
         { compression: 'gzip', busybox: true, files: {} },
         { compression: 'none', files: { '/marker.txt': randomText('marker') } },
       ]);
       const { calls } = await callsDuring(node, () => pullImage(node.socket, img.ref, { pod }));
-      assert.deepEqual(countWithPayload(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
+      assert.deepEqual(countCalls(calls), { [MT.gzip]: 1, [MT.tar]: 1 });
       for (const c of calls) assert.equal(c.args, '--decryption-keys-path /etc/containerd/ocicrypt/keys');
       await assertUnpacked(img, node);
     } finally {
@@ -715,24 +760,60 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
   });
 
   if (flavor.configVersion === 3) {
-    test(`${flavor.name} default CRI pull (transfer service): no payload reaches the decoder; its ERR_NO_PAYLOAD line is the CRI error`, { timeout: TEST_TIMEOUT }, async (t) => {
-      // What containerd 2.1 does without use_local_image_pull = true: the
-      // transfer service runs the processor with no fd 3 whatever key_model
-      // says. This records today's behaviour (the known failure); payload-less
-      // decoding (issue 15) turns it into a successful pull.
+    test(`${flavor.name} default CRI pull (transfer service) unpacks: no payload, the decoder looks each layer up in the content store`, { timeout: TEST_TIMEOUT }, async () => {
+      // The shipped example sets no use_local_image_pull and nothing that
+      // makes containerd fall back to the local pull on its own: every CRI
+      // pull of this suite on 2.1 is a transfer-service pull.
+      const settings = fs
+        .readFileSync(env.containerd.configFile, 'utf8')
+        .split('\n')
+        .filter((l) => !/^\s*(#|$)/.test(l));
+      for (const l of settings) assert.doesNotMatch(l, /use_local_image_pull/);
+      assert.doesNotMatch(fs.readFileSync(env.containerd.logFile, 'utf8'), /Falling back to local image pull mode/);
+      const img = await makeImage('transfer', [
+        { compression: 'gzip', busybox: true, files: {} },
+        { compression: 'none', files: { '/marker.txt': randomText('marker') } },
+      ]);
+      const { calls } = await callsDuring(env.containerd, () => pullImage(env.containerd.socket, img.ref, { pod }));
+      assert.deepEqual(countCalls(calls, false), { [MT.gzip]: 1, [MT.tar]: 1 });
+      await assertUnpacked(img);
+    });
+
+    test(`${flavor.name} with use_local_image_pull = true: the payload path still works`, { timeout: TEST_TIMEOUT }, async () => {
       const node = await Containerd.start(
         env.tmp,
-        { name: 'containerd-transfer', flavor, decoder: decoderBinary(), keysDir: env.keys.dir, hostsDir: env.hostsDir, transformConfig: withTransferServicePulls },
+        { name: 'containerd-local-pull', flavor, decoder: decoderBinary(), keysDir: env.keys.dir, hostsDir: env.hostsDir, transformConfig: withLocalImagePull },
         env.cleanup,
       );
       try {
-        const img = await makeImage('transfer', [{ compression: 'gzip', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
+        const img = await makeImage('local-pull', [
+          { compression: 'gzip', busybox: true, files: {} },
+          { compression: 'none', files: { '/marker.txt': randomText('marker') } },
+        ]);
+        const { calls } = await callsDuring(node, () => pullImage(node.socket, img.ref, { pod }));
+        assert.deepEqual(countCalls(calls, true), { [MT.gzip]: 1, [MT.tar]: 1 });
+        await assertUnpacked(img, node);
+      } finally {
+        await node.stop();
+      }
+    });
+
+    test(`${flavor.name} default CRI pull with --require-payload (upstream's strictness): ERR_NO_PAYLOAD is the CRI error, no snapshot left`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const node = await Containerd.start(
+        env.tmp,
+        { name: 'containerd-strict', flavor, decoder: decoderBinary(), keysDir: env.keys.dir, hostsDir: env.hostsDir, transformConfig: withRequirePayload },
+        env.cleanup,
+      );
+      try {
+        const img = await makeImage('strict', [{ compression: 'gzip', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
         const snapshotsBefore = await node.snapshots();
         const dirsBefore = node.snapshotDirs();
         const { calls, result: messages } = await callsDuring(node, () => pullMustFail(t, img.ref, node, PULL_ATTEMPTS, decoderLine('ERR_NO_PAYLOAD')));
-        t.diagnostic(`processor calls: ${JSON.stringify(calls)}`);
         assert.ok(calls.length >= 1, 'the decoder never ran');
-        for (const c of calls) assert.equal(c.fd3, 'none', `the transfer service sent fd 3 (${c.fd3}): update this test and the docs`);
+        for (const c of calls) {
+          assert.equal(c.fd3, 'none', `the transfer service sent fd 3 (${c.fd3}): update this test and the docs`);
+          assert.match(c.args, /--require-payload/);
+        }
         await assertNoSnapshotLeft(t, node, snapshotsBefore, dirsBefore);
         assertSomeShows(messages, 'ERR_NO_PAYLOAD');
       } finally {
@@ -745,7 +826,7 @@ for (const { flavor, skip: flavorSkip } of flavors) describe(`containerd ${flavo
 /** Adds --require-payload to the example's `…decoder.v1.tar.zstd` processor. */
 function zstdRequiresPayload(config: string): string {
   const lines = config.split('\n');
-  const start = lines.findIndex((l) => l.trim() === '[stream_processors."io.containerd.ocicrypt.decoder.v1.tar.zstd"]');
+  const start = lines.findIndex((l) => l.trim().replace(/'/g, '"') === '[stream_processors."io.containerd.ocicrypt.decoder.v1.tar.zstd"]');
   assert.ok(start >= 0, 'the example should have a tar.zstd processor');
   const args = lines.findIndex((l, i) => i > start && /^\s*args = \[/.test(l));
   assert.ok(args > start, 'no args line in the tar.zstd processor');

@@ -2,7 +2,9 @@
 // between the transfer service (no payload) and the local pull, containerd's
 // own start-up log ("Falling back to local image pull mode", from its
 // CheckLocalImagePullConfigs) and doctor's verdict on the same config file
-// must agree. The settings are containerd 2.1.9's list (internal/cri/config,
+// must agree. Without a payload the decoder looks layers up (fine: "ok");
+// only with --require-payload in the processors' args is the transfer
+// service a problem. The settings are containerd 2.1.9's list (internal/cri/config,
 // CheckLocalImagePullConfigs) minus the registry.mirrors/configs/auths
 // entries, which containerd refuses beside config_path (doctor's unit tests
 // cover those).
@@ -14,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Cleanup, Containerd, containerd21, decoderBinary, skipReason, temporaryDirectory, withTransferServicePulls, type ContainerdFlavor } from './harness.ts';
+import { Cleanup, Containerd, containerd21, decoderBinary, skipReason, temporaryDirectory, withLocalImagePull, withRequirePayload, type ContainerdFlavor } from './harness.ts';
 import { CONTAINERD_2_1_COMMAND, treeFailure } from './trees.ts';
 
 const TEST_TIMEOUT = 60_000;
@@ -48,16 +50,27 @@ interface Finding {
   message: string;
 }
 
-const CASES: Array<{ name: string; transform: (config: string) => string; local: boolean; doctor: RegExp; level: string }> = [
-  { name: 'use_local_image_pull = true (the shipped example)', transform: (c) => c, local: true, level: 'ok', doctor: /use_local_image_pull = true/ },
-  { name: 'nothing set (the transfer service)', transform: withTransferServicePulls, local: false, level: 'problem', doctor: /transfer service, which sends the decoder no payload/ },
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `fallback`: containerd logs that it falls back to the local pull on its own (not because of use_local_image_pull). */
+const CASES: Array<{ name: string; transform: (config: string) => string; fallback: boolean; doctor: RegExp; level: string }> = [
+  { name: 'nothing set (the shipped example: the transfer service)', transform: (c) => c, fallback: false, level: 'ok', doctor: /transfer service, which sends no payload: payload-less mode/ },
+  { name: 'use_local_image_pull = true', transform: withLocalImagePull, fallback: false, level: 'ok', doctor: /use_local_image_pull = true/ },
+  { name: 'nothing set, --require-payload', transform: withRequirePayload, fallback: false, level: 'problem', doctor: /transfer service, which sends the decoder no payload, and --require-payload refuses that/ },
   ...['discard_unpacked_layers = true', 'disable_snapshot_annotations = false', 'max_concurrent_downloads = 5', 'image_pull_with_sync_fs = true'].map((setting) => ({
     name: `${setting} without use_local_image_pull`,
-    transform: (c: string) => withImageSetting(setting)(withTransferServicePulls(c)),
-    local: true,
-    level: 'warning',
-    doctor: new RegExp(`falls back to the local pull only because of ${setting.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    transform: withImageSetting(setting),
+    fallback: true,
+    level: 'ok',
+    doctor: new RegExp(`fall back to the local pull \\(payload\\) because of ${escapeRegExp(setting)}`),
   })),
+  {
+    name: 'max_concurrent_downloads = 5 without use_local_image_pull, --require-payload',
+    transform: (c: string) => withImageSetting('max_concurrent_downloads = 5')(withRequirePayload(c)),
+    fallback: true,
+    level: 'warning',
+    doctor: /falls back to the local pull only because of max_concurrent_downloads = 5/,
+  },
 ];
 
 describe('doctor and containerd 2.1 agree on the CRI pull path', { skip: skip ?? false }, () => {
@@ -83,7 +96,7 @@ describe('doctor and containerd 2.1 agree on the CRI pull path', { skip: skip ??
       await node.stop();
       const log = fs.readFileSync(node.logFile, 'utf8');
       t.diagnostic(`containerd: ${log.split('\n').find((l) => FALLBACK.test(l)) ?? 'no fallback'}`);
-      assert.equal(FALLBACK.test(log), c.local && c.level !== 'ok', 'containerd falls back to the local pull on its own');
+      assert.equal(FALLBACK.test(log), c.fallback, 'containerd falls back to the local pull on its own');
 
       // doctor finds containerd on PATH, as on a node; exit status 1 means problems were found.
       const doctor = spawnSync(decoderBinary(), ['doctor', '--json', '--config', node.configFile], { encoding: 'utf8', env: { ...process.env, PATH: `${flavor!.binDir}:${process.env.PATH}` } });

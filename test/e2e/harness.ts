@@ -520,14 +520,60 @@ export function withProcessorEnv(config: string, vars: Readonly<Record<string, s
 }
 
 /**
- * containerd 2.1's default for CRI pulls: the transfer service. The version 3
- * example sets use_local_image_pull = true (the payload path); this turns it
- * off again. Fails if the example no longer sets it.
+ * The CRI setting that makes containerd >= 2.1 pull through its local pull
+ * path, which sends the decoder its payload, instead of the transfer service
+ * (its default, and the shipped version 3 example's: no payload, the decoder
+ * looks each layer up). Fails if the config already says either way or has
+ * no version 3 CRI image table.
  */
-export function withTransferServicePulls(config: string): string {
-  const on = /^(\s*use_local_image_pull\s*=\s*)true\s*$/m;
-  if (!on.test(config)) throw new Error('withTransferServicePulls: the config does not set use_local_image_pull = true');
-  return config.replace(on, '$1false');
+export function withLocalImagePull(config: string): string {
+  if (/^\s*use_local_image_pull\s*=/m.test(config)) throw new Error('withLocalImagePull: the config already sets use_local_image_pull');
+  const lines = config.split('\n');
+  const at = lines.findIndex((l) => tableKey(l) === tableKey("[plugins.'io.containerd.cri.v1.images']"));
+  if (at < 0) throw new Error('withLocalImagePull: the config has no version 3 CRI image table');
+  lines.splice(at + 1, 0, '  use_local_image_pull = true');
+  return lines.join('\n');
+}
+
+/**
+ * Upstream's strictness: "--require-payload" added to every stream
+ * processor's args, so that a call without a payload fails (ERR_NO_PAYLOAD)
+ * instead of looking the layer up. Fails unless every processor entry has a
+ * single-line args list (as the examples' do).
+ */
+export function withRequirePayload(config: string): string {
+  let inProcessor = false;
+  let processors = 0;
+  let argsLines = 0;
+  const out = config.split('\n').map((line) => {
+    const table = /^\s*\[(.*)\]\s*$/.exec(line);
+    if (table) {
+      inProcessor = /^stream_processors\.["'][^"']+["']$/.test(table[1]!.trim());
+      if (inProcessor) processors++;
+      return line;
+    }
+    if (!inProcessor || !/^\s*args\s*=\s*\[.*\]\s*$/.test(line)) return line;
+    argsLines++;
+    return line.replace(/\]\s*$/, ", '--require-payload']");
+  });
+  if (processors === 0 || argsLines !== processors) throw new Error(`withRequirePayload: ${processors} stream processor entries but ${argsLines} single-line args lists in them`);
+  return out.join('\n');
+}
+
+/** The config without its CRI image_decryption table (key_model then is containerd's default, "node"): for the zero-config install. */
+export function withoutImageDecryption(config: string): string {
+  let inTable = false;
+  let found = false;
+  const kept = config.split('\n').filter((line) => {
+    const table = /^\s*\[(.*)\]\s*$/.exec(line);
+    if (table) {
+      inTable = /\.image_decryption["']?$/.test(table[1]!.trim());
+      found ||= inTable;
+    }
+    return !inTable;
+  });
+  if (!found) throw new Error('withoutImageDecryption: the config has no image_decryption table');
+  return kept.join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -617,7 +663,8 @@ export interface ContainerdOptions {
    * "configured" (default): the example as shipped, its [stream_processors]
    * running the decoder at the example's path.
    * "zero-config" (the package install that changes nothing in config.toml):
-   * the example without [stream_processors], so that containerd's built-in
+   * the example without [stream_processors] and without the CRI
+   * image_decryption table, so that containerd's built-in
    * processors run `ctd-decoder` from containerd's PATH with
    * `--decryption-keys-path /etc/containerd/ocicrypt/keys`. Those paths are
    * fixed in containerd, so containerd runs in a private mount namespace
@@ -681,7 +728,7 @@ export class Containerd {
       state: path.join(dir, 'state'),
     };
     let config = renderContainerdConfig(fs.readFileSync(opts.flavor.exampleConfig, 'utf8'), paths, dir, opts.flavor.configVersion);
-    if (zeroConfig) config = withoutStreamProcessors(config);
+    if (zeroConfig) config = withoutImageDecryption(withoutStreamProcessors(config));
     if (opts.transformConfig) config = opts.transformConfig(config, paths);
     const configFile = path.join(dir, 'config.toml');
     fs.writeFileSync(configFile, config);
@@ -887,8 +934,13 @@ export class E2eEnv {
     this.work = path.join(tmp, 'work');
   }
 
-  /** Starts registry and a containerd of the flavor (as configured by its example); on failure tears down what was started and rethrows. */
-  static async start(decoder: string, flavor: ContainerdFlavor, initialKeys: readonly NodeKey[] = []): Promise<E2eEnv> {
+  /** Starts registry and a containerd of the flavor (as configured by its example, then transformConfig if given); on failure tears down what was started and rethrows. */
+  static async start(
+    decoder: string,
+    flavor: ContainerdFlavor,
+    initialKeys: readonly NodeKey[] = [],
+    transformConfig?: ContainerdOptions['transformConfig'],
+  ): Promise<E2eEnv> {
     const cleanup = new Cleanup();
     const tmp = temporaryDirectory(`ctd-e2e-${flavor.name}-`, cleanup);
     try {
@@ -898,7 +950,7 @@ export class E2eEnv {
       const registry = await startRegistry(path.join(tmp, 'registry'), cleanup);
       const hostsDir = path.join(tmp, 'certs.d');
       writeHostsToml(hostsDir, registry.host);
-      const containerd = await Containerd.start(tmp, { name: 'containerd', flavor, decoder, keysDir: keys.dir, hostsDir }, cleanup);
+      const containerd = await Containerd.start(tmp, { name: 'containerd', flavor, decoder, keysDir: keys.dir, hostsDir, transformConfig }, cleanup);
       return new E2eEnv(flavor, tmp, cleanup, registry, containerd, keys, hostsDir);
     } catch (err) {
       const failures = await cleanup.run();

@@ -7,15 +7,18 @@
 //
 //   node --test test/e2e/without-payload.test.ts           (as root)
 //
-// withoutPayloadSuite takes how to start the environment, so that the same
-// cases can run on every containerd version the harness offers.
+// The suite runs on every containerd version the harness offers. The
+// failure cases unpack the way that version's shipped example sends no
+// payload: plain `ctr pull` on 1.6 (whose CRI pulls carry one), the CRI pull
+// itself on 2.1 (the transfer service), so that there the decoder's line is
+// checked in the CRI error the kubelet sees.
 
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { pullImage } from './cri.ts';
-import { CONTAINERD_1_6, Containerd, decoderBinary, E2eEnv, skipReason, type ContainerdFlavor, type ProcessorCall } from './harness.ts';
+import { CONTAINERD_1_6, Containerd, containerdFlavors, decoderBinary, E2eEnv, skipReason, type ContainerdFlavor, type ProcessorCall } from './harness.ts';
 import { makeKeyPair, type KeyPair } from './keys.ts';
 import { buildImage, encryptAndPush, flipBit, forEveryLayer, randomText, writeSkopeoPolicy, type LayerSpec, type PushedImage, type SkopeoContext } from './oci-image.ts';
 import { run } from './run.ts';
@@ -147,6 +150,11 @@ export function withoutPayloadSuite(flavor: ContainerdFlavor, skip: string | und
 
     const ctrPull = (ref: string): Promise<string> => ctd().ctr(['images', 'pull', ...fetchFlags(), '--snapshotter', 'native', ref]);
 
+    /** An unpack without a payload: a CRI pull where it goes through the transfer service (2.1), else plain `ctr pull`. */
+    const criTransfer = flavor.configVersion === 3;
+    const unpackWithoutPayload = (ref: string): Promise<string> => (criTransfer ? pullImage(ctd().socket, ref, { pod }) : ctrPull(ref));
+    const via = criTransfer ? 'CRI pull (transfer service)' : 'ctr pull';
+
     test('plain `ctr images pull` (no decryption flags): gzip, uncompressed and zstd layers unpack', { timeout: TEST_TIMEOUT }, async () => {
       const img = await makeImage('ctr-pull', [
         { compression: 'gzip', busybox: true, files: {} },
@@ -179,18 +187,31 @@ export function withoutPayloadSuite(flavor: ContainerdFlavor, skip: string | und
       await assertUnpacked(img);
     });
 
-    test('a blob tampered with in the content store: the decoder says ERR_INTEGRITY, no snapshot left', { timeout: TEST_TIMEOUT }, async (t) => {
-      // The decoder withholds the tail, so containerd's gzip reader meets a
-      // truncated stream and containerd 1.6 reports that ("unexpected EOF")
-      // rather than the processor's exit: the decoder's line is read from its stderr.
-      const img = await makeImage('tampered', [{ compression: 'gzip', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
-      await ctd().ctr(['content', 'fetch', ...fetchFlags(), img.ref]);
-      const layer = blobFile(img.manifest.layers[0]!.digest);
-      fs.writeFileSync(layer, flipBit(fs.readFileSync(layer), fs.statSync(layer).size - 100));
-      await failingUnpack(t, 'ERR_INTEGRITY', () => ctrPull(img.ref), 'stderr');
-    });
+    // The decoder withholds the last 64 KiB of its output until the layer's
+    // sha256 and HMAC are verified. A layer that fits in that tail is never
+    // released at all: containerd sees an empty stream, then the decoder's
+    // exit, and its line is the error. A bigger one (busybox) has been
+    // released up to the tail, so containerd's gzip reader meets a truncated
+    // stream and containerd (1.6 and 2.1 alike: its applier returns the
+    // reader's "unexpected EOF" before it asks the processors for their
+    // errors) reports that instead: there the decoder's line is read from
+    // its stderr. Either way nothing is committed.
+    for (const [what, busybox, shown] of [
+      ['a layer within the withheld tail', false, 'error'],
+      ['a busybox layer', true, 'stderr'],
+    ] as const) {
+      test(`a blob tampered with in the content store, ${what} (${via}): the decoder says ERR_INTEGRITY (in the ${shown === 'error' ? 'error' : "decoder's stderr"}), no snapshot left`, { timeout: TEST_TIMEOUT }, async (t) => {
+        const img = await makeImage('tampered', [{ compression: 'gzip', busybox, files: { '/marker.txt': randomText('marker') } }]);
+        await ctd().ctr(['content', 'fetch', ...fetchFlags(), img.ref]);
+        const layer = blobFile(img.manifest.layers[0]!.digest);
+        const size = fs.statSync(layer).size;
+        assert.equal(size <= 64 * 1024, !busybox, `layer of ${size} bytes`);
+        fs.writeFileSync(layer, flipBit(fs.readFileSync(layer), size - 100));
+        await failingUnpack(t, 'ERR_INTEGRITY', () => unpackWithoutPayload(img.ref), shown);
+      });
+    }
 
-    test('the manifest gone from the content store when the decoder runs: ERR_NO_MANIFEST, no snapshot left', { timeout: TEST_TIMEOUT }, async (t) => {
+    test(`the manifest gone from the content store when the decoder runs (${via}): ERR_NO_MANIFEST, no snapshot left`, { timeout: TEST_TIMEOUT }, async (t) => {
       const img = await makeImage('no-manifest', [{ compression: 'gzip', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
       // containerd fetches the manifest and stores it; as the decoder starts, it goes.
       const response = await fetch(`http://${img.registry}/v2/${img.repo}/manifests/${img.ref.slice(img.ref.lastIndexOf(':') + 1)}`, {
@@ -200,21 +221,22 @@ export function withoutPayloadSuite(flavor: ContainerdFlavor, skip: string | und
       const manifestDigest = response.headers.get('docker-content-digest');
       assert.match(manifestDigest ?? '', /^sha256:[0-9a-f]{64}$/);
       fs.writeFileSync(hooked.hook, `rm -f '${blobFile(manifestDigest!)}'\n`);
-      await failingUnpack(t, 'ERR_NO_MANIFEST', () => ctrPull(img.ref));
+      await failingUnpack(t, 'ERR_NO_MANIFEST', () => unpackWithoutPayload(img.ref));
     });
 
-    test('no node key opens the layer: ERR_NO_MATCHING_KEY, no snapshot left; with the key back it unpacks', { timeout: TEST_TIMEOUT }, async (t) => {
+    test(`no node key opens the layer (${via}): ERR_NO_MATCHING_KEY, no snapshot left; with the key back it unpacks`, { timeout: TEST_TIMEOUT }, async (t) => {
       const img = await makeImage('no-key', [{ compression: 'gzip', busybox: true, files: { '/marker.txt': randomText('marker') } }]);
       env.keys.set([stranger]);
       try {
-        await failingUnpack(t, 'ERR_NO_MATCHING_KEY', () => ctrPull(img.ref));
+        await failingUnpack(t, 'ERR_NO_MATCHING_KEY', () => unpackWithoutPayload(img.ref));
       } finally {
         env.keys.set([rsa]);
       }
-      await ctrPull(img.ref);
+      await unpackWithoutPayload(img.ref);
       await assertUnpacked(img);
     });
   });
 }
 
-withoutPayloadSuite(CONTAINERD_1_6, skipReason());
+const skip = skipReason();
+for (const { flavor, skip: flavorSkip } of skip ? [{ flavor: CONTAINERD_1_6, skip }] : await containerdFlavors()) withoutPayloadSuite(flavor, flavorSkip);

@@ -2,7 +2,7 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LayerDecryptor } from './oci/layer-decrypt-transform.ts';
 import { unwrapLayerKey } from '../decode/unwrap-layer-key.ts';
-import { DecoderError, DestinationError, ImageError } from '../errors.ts';
+import { DecoderError, DestinationError, ImageError, errorCode } from '../errors.ts';
 import type { DecryptionKeys } from '../keys/decryption-keys.ts';
 import { DigestCounter } from './oci/digest-counter.ts';
 import { digestAlgorithm, parseRootIndex, walkImage, type Descriptor } from './oci/image.ts';
@@ -110,7 +110,7 @@ async function streamBlob(descriptor: Descriptor, streams: [Readable, ...Duplex[
     await pipeline([...streams, output]);
   } catch (error) {
     if (error instanceof DecoderError) throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const code = errorCode(error);
     if (output.errored) throw new DestinationError(`cannot write the decrypted layout (${code})`, 'check free space and permissions');
     throw new ImageError(`cannot read blob ${descriptor.digest} (${code})`, FIX_IMAGE);
   }

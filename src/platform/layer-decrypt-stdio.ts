@@ -1,7 +1,7 @@
 import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
 import type { LayerCipherOptions } from '../blockcipher/options.ts';
 import { ThreadPoolCtr } from '../blockcipher/thread-pool-ctr.ts';
-import { InputError, OutputError } from '../errors.ts';
+import { InputError, OutputError, errorCode } from '../errors.ts';
 import { readSome, writeAll } from './blocking-io.ts';
 
 const STDIN = 0;
@@ -180,10 +180,6 @@ function outputError(code: string): OutputError {
     `the decrypted layer could not be written (${code}): containerd closed our output`,
     'nothing to fix here if the pull was cancelled',
   );
-}
-
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException).code ?? 'error';
 }
 
 /**

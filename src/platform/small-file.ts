@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { errorCode } from '../errors.ts';
 
 /** A small regular file's bytes, or why there are none. */
 export type SmallFileRead =
@@ -54,7 +55,7 @@ export function describeSmallFileFailure(failure: SmallFileFailure): string {
 
 /** ENOTDIR (a parent is a file) means as much as ENOENT: nothing is there. */
 function failureOf(error: unknown): SmallFileFailure {
-  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  const code = errorCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR' ? { ok: false, failure: 'missing' } : { ok: false, failure: 'unreadable', code };
 }
 

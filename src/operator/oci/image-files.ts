@@ -2,7 +2,7 @@ import { closeSync, constants, createReadStream, createWriteStream, fstatSync, o
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DestinationError, ImageError } from '../../errors.ts';
+import { DestinationError, ImageError, errorCode } from '../../errors.ts';
 import { FIX_IMAGE, MAX_DOCUMENT_BYTES, sha256Digest, type Descriptor } from './image.ts';
 import type { BlobWriter, ImageDestination, ImageSource } from './image-io.ts';
 import { indexTar, type TarEntry } from './tar.ts';
@@ -13,7 +13,7 @@ export type OpenedImage = { kind: 'layout' | 'archive'; source: ImageSource } | 
 const USAGE_HINT = 'give an OCI image layout directory, an OCI archive (tar) or a manifest JSON file';
 
 export function openImage(path: string): OpenedImage {
-  const cannotOpen = (error: unknown) => new ImageError(`cannot open ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, USAGE_HINT);
+  const cannotOpen = (error: unknown) => new ImageError(`cannot open ${path} (${errorCode(error)})`, USAGE_HINT);
   let stats;
   try {
     stats = statSync(path);
@@ -74,7 +74,7 @@ function layoutSource(directory: string): ImageSource {
       // Non-blocking: opening a FIFO planted in the layout would otherwise wait for a writer.
       fd = openSync(join(directory, relative), constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (error) {
-      throw new ImageError(`${directory} has no readable ${what} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, `${USAGE_HINT}; is ${directory} an OCI image layout?`);
+      throw new ImageError(`${directory} has no readable ${what} (${errorCode(error)})`, `${USAGE_HINT}; is ${directory} an OCI image layout?`);
     }
     try {
       const stats = fstatSync(fd);
@@ -144,7 +144,7 @@ export async function createLayoutDestination(destination: string): Promise<Imag
     work = await mkdtemp(join(dirname(destination), `.${basename(destination)}.partial-`));
     await mkdir(join(work, 'blobs', 'sha256'), { recursive: true });
   } catch (error) {
-    throw new DestinationError(`cannot create ${destination} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check that the parent directory exists and is writable');
+    throw new DestinationError(`cannot create ${destination} (${errorCode(error)})`, 'check that the parent directory exists and is writable');
   }
   let pending = 0;
   const place = async (temporary: string, digest: string): Promise<void> => {

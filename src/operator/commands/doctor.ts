@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../containerd/defaults.ts';
@@ -38,17 +37,15 @@ export function run(argv: readonly string[]): Promise<number> {
     const configPath = explicit ?? (runsAsUser || values['rootless'] === true ? join(rootlessDirectory, 'config.toml') : DEFAULT_CONFIG_PATH);
     const rootless = values['rootless'] === true || resolve(configPath) === join(rootlessDirectory, 'config.toml');
 
-    let configText: string | null = null;
-    try {
-      configText = readFileSync(configPath, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' || explicit !== null) throw new UsageError(`doctor: cannot read ${configPath} (${code ?? 'error'})`, 'give the containerd config file with --config FILE');
-    }
+    const probe = systemProbe(async (directory) => (await localKeyInventory(directory)).entries);
+    const config = probe.readTextFile(configPath);
+    if (config !== null && 'error' in config) throw cannotRead(configPath, config.error);
+    if (config === null && explicit !== null) throw cannotRead(configPath, 'does not exist');
+    const configText = config === null ? null : config.text;
 
     const findings = await diagnose(
       { configPath, configText, rootlessConfigDirectory: rootless ? dirname(resolve(configPath)) : null, containerd: installedContainerd() },
-      systemProbe(async (directory) => (await localKeyInventory(directory)).entries),
+      probe,
     );
     const count = (level: FindingLevel) => findings.filter((finding) => finding.level === level).length;
     output(
@@ -61,6 +58,10 @@ export function run(argv: readonly string[]): Promise<number> {
     );
     return count('problem') > 0 ? EXIT_FAILURE : 0;
   });
+}
+
+function cannotRead(configPath: string, why: string): UsageError {
+  return new UsageError(`doctor: cannot read ${configPath} (${why})`, 'give the containerd config file with --config FILE');
 }
 
 function describe(finding: Finding): string {

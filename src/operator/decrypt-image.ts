@@ -5,7 +5,7 @@ import { unwrapLayerKey } from '../decode/unwrap-layer-key.ts';
 import { DecoderError, DestinationError, ImageError, errorCode } from '../errors.ts';
 import type { DecryptionKeys } from '../keys/decryption-keys.ts';
 import { DigestCounter } from './oci/digest-counter.ts';
-import { digestAlgorithm, parseRootIndex, walkImage, type Descriptor } from './oci/image.ts';
+import { FIX_IMAGE, digestAlgorithm, parseRootIndex, walkImage, type Descriptor } from './oci/image.ts';
 import type { ImageDestination, ImageSource } from './oci/image-io.ts';
 import { decryptedMediaType, isEncryptedMediaType, isEncryptionAnnotation } from './oci/media-types.ts';
 
@@ -20,8 +20,6 @@ export interface DecryptSummary {
   decryptedLayers: number;
   copiedBlobs: number;
 }
-
-const FIX_IMAGE = 'the source image is corrupt; copy it again (e.g. skopeo copy)';
 
 /**
  * Decrypts every encrypted layer of an image into a new OCI layout, as

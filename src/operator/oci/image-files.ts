@@ -90,7 +90,7 @@ function layoutSource(directory: string): ImageSource {
     openBlob: (descriptor) => {
       const file = join(directory, blobPath(descriptor.digest));
       if (statSync(file, { throwIfNoEntry: false })?.isFile() !== true) {
-        throw new ImageError(`${directory} has no blob ${descriptor.digest}`, 'the layout is incomplete; copy the image again (e.g. skopeo copy)');
+        throw new ImageError(`${directory} has no blob ${descriptor.digest}`, FIX_IMAGE);
       }
       return createReadStream(file);
     },

@@ -51,6 +51,7 @@ export { MAX_DOCUMENT_BYTES };
 /** Deeper than any real image: nested indexes beyond this are a loop or an attack. */
 const MAX_INDEX_DEPTH = 8;
 
+/** The one hint for an image the operator commands find broken (malformed, incomplete, failing its digests): a fresh copy fixes it. */
 export const FIX_IMAGE = 'the image is corrupt or not an OCI image; copy it again (e.g. skopeo copy)';
 
 export function sha256Digest(bytes: Uint8Array): string {

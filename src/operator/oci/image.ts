@@ -122,11 +122,10 @@ export function parseRootIndex(bytes: Uint8Array, location: string): ImageIndex 
   return root;
 }
 
-/** Checks a blob read whole against its descriptor. */
-export function verifyBlob(bytes: Uint8Array, descriptor: Descriptor, where: string): void {
-  const actual = `${digestAlgorithm(descriptor.digest)}:${createHash(digestAlgorithm(descriptor.digest)).update(bytes).digest('hex')}`;
-  if (bytes.length !== descriptor.size || actual !== descriptor.digest) {
-    throw new ImageError(`${where} blob ${descriptor.digest} does not match its descriptor (size or digest)`, FIX_IMAGE);
+/** Checks a blob as read, its length and its digest (in the descriptor's algorithm), against its descriptor. */
+export function verifyBlob(descriptor: Descriptor, length: number, digest: string): void {
+  if (length !== descriptor.size || digest !== descriptor.digest) {
+    throw new ImageError(`blob ${descriptor.digest} does not match its descriptor (size or digest)`, FIX_IMAGE);
   }
 }
 
@@ -162,7 +161,8 @@ export async function walkImage(root: ImageIndex, walk: ImageWalk): Promise<Buff
       const where = `blob ${descriptor.digest}`;
       if (descriptor.size > MAX_DOCUMENT_BYTES) throw new ImageError(`${where} is too large for a manifest (${descriptor.size} bytes)`, FIX_IMAGE);
       const bytes = await walk.readBlob(descriptor);
-      verifyBlob(bytes, descriptor, where);
+      const algorithm = digestAlgorithm(descriptor.digest);
+      verifyBlob(descriptor, bytes.length, `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`);
       const document = parseImageDocument(bytes, where);
       let replacement: Buffer | null = null;
       if (document.kind === 'index') {

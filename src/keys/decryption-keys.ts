@@ -1,4 +1,4 @@
-import type { KeyObject, X509Certificate } from 'node:crypto';
+import type { KeyObject, KeyType, X509Certificate } from 'node:crypto';
 import type { DecryptParameters } from '../payload/payload.ts';
 import { classifyKeyFile, sniffOpenPgpKeys } from './classify.ts';
 
@@ -20,6 +20,11 @@ export interface SuppliedPrivateKey {
   origin: KeyOrigin;
   key: KeyObject;
   description: string;
+}
+
+/** The supplied private keys of these types ("rsa", "ec"), in the order they came. */
+export function privateKeysOfType(keys: DecryptionKeys, ...types: readonly KeyType[]): SuppliedPrivateKey[] {
+  return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType !== undefined && types.includes(entry.key.asymmetricKeyType));
 }
 
 export interface SuppliedCertificate {

@@ -1,5 +1,5 @@
 import { field, isJsonObject } from '../encoding/go-json.ts';
-import type { SuppliedPrivateKey } from '../keys/decryption-keys.ts';
+import { privateKeysOfType, type SuppliedPrivateKey } from '../keys/decryption-keys.ts';
 import { nameText } from './pkcs7/certificate-identity.ts';
 import { contentDecryptionFor, type ContentDecryption } from './pkcs7/content-cipher.ts';
 import { DerError } from './pkcs7/der.ts';
@@ -10,7 +10,6 @@ import {
   certificatesWithoutKey,
   planAttempts,
   recipientCertificates,
-  rsaPrivateKeys,
   type RecipientCertificate,
 } from './pkcs7/recipient-selection.ts';
 import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme, type UnwrapFailureKind } from './scheme.ts';
@@ -26,12 +25,12 @@ export const pkcs7Scheme: KeyWrapScheme = {
   name: 'pkcs7',
 
   checkKeys(keys) {
-    if (rsaPrivateKeys(keys).length > 0) return CAN_TRY;
+    if (privateKeysOfType(keys, 'rsa').length > 0) return CAN_TRY;
     return cannotTry(keys.certificates.length > 0 ? 'no RSA private key supplied (a certificate alone cannot decrypt)' : 'no RSA private key supplied');
   },
 
   async unwrap(items, keys, budget = new OperationBudget()) {
-    const rsaKeys = rsaPrivateKeys(keys);
+    const rsaKeys = privateKeysOfType(keys, 'rsa');
     const certificates = recipientCertificates(keys, rsaKeys);
     const findings = new Findings();
     for (const [index, item] of items.entries()) {

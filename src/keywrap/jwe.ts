@@ -1,4 +1,5 @@
 import { compactDecrypt, flattenedDecrypt, type DecryptOptions } from 'jose';
+import { plural } from '../encoding/plural.ts';
 import { privateKeysOfType, type SuppliedPrivateKey } from '../keys/decryption-keys.ts';
 import { OperationBudget } from './operation-budget.ts';
 import { CAN_TRY, MAX_RECIPIENTS_PER_ITEM, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
@@ -118,7 +119,7 @@ export const jweScheme: KeyWrapScheme = {
         }
       }
     }
-    const tried = `${candidates.length} private key${candidates.length === 1 ? '' : 's'} tried`;
+    const tried = `${plural(candidates.length, 'private key')} tried`;
     if (malformed === items.length) throw new UnwrapFailure(`no item is a JWE (${items.length} malformed)`, 'malformed-items');
     throw new UnwrapFailure(`no private key fits (${tried}${malformed ? `, ${malformed} malformed item(s)` : ''})`);
   },

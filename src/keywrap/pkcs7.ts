@@ -1,4 +1,5 @@
 import { field, isJsonObject } from '../encoding/go-json.ts';
+import { plural } from '../encoding/plural.ts';
 import { privateKeysOfType, type SuppliedPrivateKey } from '../keys/decryption-keys.ts';
 import { nameText } from './pkcs7/certificate-identity.ts';
 import { contentDecryptionFor, type ContentDecryption } from './pkcs7/content-cipher.ts';
@@ -156,11 +157,11 @@ class Findings {
     const [withoutKey, ...moreWithoutKey] = this.certificatesWithoutKey;
     const itemProblems = [...this.itemProblems];
     const details: string[] = [];
-    if (this.recipients > 0) details.push(`${count(rsaKeyCount, 'RSA key')} tried against ${count(this.recipients, 'recipient')}`);
-    if (failed === undefined && moreWithoutKey.length > 0) details.push(`${count(moreWithoutKey.length, 'more certificate')} without key`);
+    if (this.recipients > 0) details.push(`${plural(rsaKeyCount, 'RSA key')} tried against ${plural(this.recipients, 'recipient')}`);
+    if (failed === undefined && moreWithoutKey.length > 0) details.push(`${plural(moreWithoutKey.length, 'more certificate')} without key`);
     details.push(...this.recipientProblems);
     if (this.otherRecipients.length > 0) {
-      details.push(`${count(this.otherRecipients.length, 'other recipient')}: ${[...new Set(this.otherRecipients)].join(', ')}`);
+      details.push(`${plural(this.otherRecipients.length, 'other recipient')}: ${[...new Set(this.otherRecipients)].join(', ')}`);
     }
 
     let headline: string;
@@ -179,8 +180,4 @@ class Findings {
     details.push(...itemProblems);
     return details.length > 0 ? `${headline} (${details.join(', ')})` : headline;
   }
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -7,7 +7,8 @@ import { runCommand, type CommandSpec } from '../run-command.ts';
 import { progressLine } from '../progress.ts';
 import { errorLine } from '../../decode/error-line.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
-import { formatBytes, plural, shortDigest } from '../text.ts';
+import { formatBytes, shortDigest } from '../text.ts';
+import { plural } from '../../encoding/plural.ts';
 
 const SPEC: CommandSpec = {
   name: 'decrypt',

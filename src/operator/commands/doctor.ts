@@ -7,7 +7,8 @@ import { installedContainerd, systemProbe } from '../doctor/system-probe.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';
 import { localKeyInventory } from '../local-keys.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
-import { formatColumns, plural } from '../text.ts';
+import { formatColumns } from '../text.ts';
+import { plural } from '../../encoding/plural.ts';
 
 const SPEC: CommandSpec = {
   name: 'doctor',

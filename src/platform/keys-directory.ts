@@ -1,17 +1,8 @@
 import { type Stats, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { KeysDirectoryError, errorCode } from '../errors.ts';
+import type { KeyFile } from '../keys/decryption-keys.ts';
 import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
-
-export interface KeyFile {
-  /** Path as the operator wrote it (keys directory + relative path). */
-  path: string;
-  bytes: Buffer;
-  /** Permission bits of the file read (the symlink's target when reached through one). */
-  mode: number;
-  /** Reached through a symlink (inside the directory, or it would have been skipped). */
-  viaSymlink: boolean;
-}
 
 export interface SkippedFile {
   path: string;

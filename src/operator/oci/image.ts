@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isJsonObject, type JsonObject } from '../../encoding/go-json.ts';
 import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import { ImageError } from '../../errors.ts';
+import type { LayerDescriptor } from '../../payload/payload.ts';
 import { MAX_DOCUMENT_BYTES } from '../../limits.ts';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from './media-types.ts';
 
@@ -10,11 +11,7 @@ import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from './media-types.ts';
  * layout's index.json, manifests, or a single descriptor. Everything is
  * validated before use, digests above all, since they become file names.
  */
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations: ReadonlyMap<string, string>;
+export interface Descriptor extends LayerDescriptor {
   /** "linux/amd64" when the descriptor names a platform. */
   platform: string | null;
   /** The JSON object as found, so that a rewrite keeps every field it does not change. */

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { PayloadInvalidError, errorCode } from '../errors.ts';
 import { MAX_PAYLOAD_BYTES, PAYLOAD_READ_DEADLINE_MS } from '../limits.ts';
 import { sleepMilliseconds } from './blocking-io.ts';
@@ -99,19 +100,12 @@ function readUntilEnd(fd: number, deadline: number): Buffer {
 async function readStream(fd: number): Promise<Buffer> {
   const { Socket } = process.getBuiltinModule('node:net') as typeof import('node:net');
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
     const socket = new Socket({ fd, readable: true, writable: false });
     const timer = setTimeout(() => socket.destroy(TIMED_OUT()), PAYLOAD_READ_DEADLINE_MS);
-    socket.on('data', (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
-      else chunks.push(chunk);
-    });
-    socket.on('end', () => {
+    collectPayload(socket, (bytes) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(Buffer.concat(chunks, total));
+      resolve(bytes);
     });
     socket.on('error', (error) => {
       clearTimeout(timer);
@@ -124,15 +118,8 @@ async function readStream(fd: number): Promise<Buffer> {
 async function readNamedPipe(path: string): Promise<Buffer> {
   const { connect } = process.getBuiltinModule('node:net') as typeof import('node:net');
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
     const socket = connect(path);
-    socket.on('data', (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
-      else chunks.push(chunk);
-    });
-    socket.on('end', () => resolve(Buffer.concat(chunks, total)));
+    collectPayload(socket, resolve);
     socket.on('error', (error) =>
       reject(
         error instanceof PayloadInvalidError
@@ -144,4 +131,16 @@ async function readNamedPipe(path: string): Promise<Buffer> {
       ),
     );
   });
+}
+
+/** Gathers what a socket sends until it ends, for `end`; past MAX_PAYLOAD_BYTES the socket is destroyed with a payload error. */
+function collectPayload(socket: Socket, end: (bytes: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  socket.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
+    else chunks.push(chunk);
+  });
+  socket.on('end', () => end(Buffer.concat(chunks, total)));
 }

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { keysDirectoryWith } from '../support/fixtures.ts';
 import { DECODER_BIN } from '../support/run-decoder.ts';

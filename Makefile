@@ -46,8 +46,10 @@ test-binary: $(BINARY)
 test-e2e: $(BINARY)
 	$(call run_tests,--test-concurrency=1 test/e2e/*.test.ts)
 
+# The e2e files run one at a time, as in test-e2e, after the unit and binary tests.
 test: test-deps-ensure typecheck $(BINARY)
-	$(call run_tests,test/unit/*.test.ts test/binary/*.test.ts test/e2e/*.test.ts)
+	$(call run_tests,test/unit/*.test.ts test/binary/*.test.ts)
+	$(call run_tests,--test-concurrency=1 test/e2e/*.test.ts)
 
 # The Debian packages the suites use (one list: packaging/test-deps).
 test-deps:

@@ -22,6 +22,16 @@ export abstract class DecoderError extends Error {
   }
 }
 
+/**
+ * The code Node.js puts on its errors ("ENOENT", "EAGAIN",
+ * "ERR_MISSING_PASSPHRASE"), or `fallback` when there is none: what a message
+ * shows of a failed system call.
+ */
+export function errorCode(error: unknown, fallback = 'error'): string {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : fallback;
+}
+
 /** The command line is wrong. */
 export class UsageError extends DecoderError {
   readonly code = 'ERR_USAGE';

@@ -18,8 +18,8 @@ const PAYLOAD_REQUIRED_HINT =
 export async function runDecode(argv: readonly string[]): Promise<number> {
   // One thread-pool thread, not libuv's 4: the decode queues at most two jobs
   // at once (the key unwrap, then AES-CTR stretches of a long layer), and each
-  // thread that ran one keeps its own malloc arena (~1 MiB of anonymous memory
-  // on long layers). libuv reads this when the pool first starts, which is later.
+  // thread that ran one keeps its own malloc arena (docs/performance.md: how
+  // much). libuv reads this when the pool first starts, which is later.
   process.env['UV_THREADPOOL_SIZE'] ??= '1';
   let layerDigest: string | null = null;
   try {

@@ -1,4 +1,4 @@
-import type { KeyObject, X509Certificate } from 'node:crypto';
+import type { KeyObject, KeyType, X509Certificate } from 'node:crypto';
 import type { DecryptParameters } from '../payload/payload.ts';
 import { classifyKeyFile, sniffOpenPgpKeys } from './classify.ts';
 
@@ -20,6 +20,11 @@ export interface SuppliedPrivateKey {
   origin: KeyOrigin;
   key: KeyObject;
   description: string;
+}
+
+/** The supplied private keys of these types ("rsa", "ec"), in the order they came. */
+export function privateKeysOfType(keys: DecryptionKeys, ...types: readonly KeyType[]): SuppliedPrivateKey[] {
+  return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType !== undefined && types.includes(entry.key.asymmetricKeyType));
 }
 
 export interface SuppliedCertificate {
@@ -58,10 +63,19 @@ export interface DecryptionKeys {
   unusable: UnusableKey[];
 }
 
-export interface KeyFileInput {
+/** A file of a keys directory, as read. */
+export interface KeyFile {
+  /** Path as the operator wrote it (keys directory + relative path). */
   path: string;
   bytes: Buffer;
+  /** Permission bits of the file read (the symlink's target when reached through one). */
+  mode: number;
+  /** Reached through a symlink (inside the directory, or it would have been skipped). */
+  viaSymlink: boolean;
 }
+
+/** What assembly reads of a key file: where it came from and its bytes. */
+type KeyFileContent = Pick<KeyFile, 'path' | 'bytes'>;
 
 const KEY_PARAMETER_NAMES = new Set([
   'privkeys',
@@ -79,7 +93,7 @@ const KEY_PARAMETER_NAMES = new Set([
  * privkeys/privkeys-passwords, x509s, gpg-privatekeys/gpg-privatekeys-passwords,
  * pkcs11-yamls, pkcs11-config.
  */
-export function assembleDecryptionKeys(files: readonly KeyFileInput[], parameters: DecryptParameters): DecryptionKeys {
+export function assembleDecryptionKeys(files: readonly KeyFileContent[], parameters: DecryptParameters): DecryptionKeys {
   const keys: DecryptionKeys = {
     privateKeys: [],
     certificates: [],
@@ -138,7 +152,7 @@ export function pairPasswordFiles<F extends { path: string }>(files: readonly F[
   });
 }
 
-function addKeysDirectoryFiles(keys: DecryptionKeys, files: readonly KeyFileInput[]): void {
+function addKeysDirectoryFiles(keys: DecryptionKeys, files: readonly KeyFileContent[]): void {
   for (const paired of pairPasswordFiles(files)) {
     if (paired.role === 'orphan-password') keys.unusable.push({ origin: paired.file.path, reason: 'password file without its key file' });
     if (paired.role !== 'key') continue;

@@ -1,4 +1,5 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { errorCode } from '../errors.ts';
 
 export type PrivateKeyParse =
   | { ok: true; key: KeyObject }
@@ -58,7 +59,7 @@ function fromDer(der: Buffer, passphrase: Buffer | undefined): PrivateKeyParse {
       return { ok: true, key: createPrivateKey({ key: der, format: 'der', type }) };
     } catch (error) {
       // Node recognises encrypted PKCS#8 and asks for the password: only then is a failure with one a wrong password.
-      if ((error as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE') encrypted = true;
+      if (errorCode(error) === 'ERR_MISSING_PASSPHRASE') encrypted = true;
     }
   }
   if (!encrypted) return { ok: false, reason: 'not a private key' };

@@ -1,5 +1,6 @@
 import { compactDecrypt, flattenedDecrypt, type DecryptOptions } from 'jose';
-import type { DecryptionKeys, SuppliedPrivateKey } from '../keys/decryption-keys.ts';
+import { plural } from '../encoding/plural.ts';
+import { privateKeysOfType, type SuppliedPrivateKey } from '../keys/decryption-keys.ts';
 import { OperationBudget } from './operation-budget.ts';
 import { CAN_TRY, MAX_RECIPIENTS_PER_ITEM, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
@@ -15,10 +16,6 @@ const DECRYPT_OPTIONS: DecryptOptions = {
 type ParsedJwe =
   | { form: 'compact'; jwe: string }
   | { form: 'flattened' | 'general'; jwe: Record<string, unknown> };
-
-function usableKeys(keys: DecryptionKeys): SuppliedPrivateKey[] {
-  return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType === 'rsa' || entry.key.asymmetricKeyType === 'ec');
-}
 
 /**
  * go-jose writes flattened JSON for one recipient and general JSON (plus a
@@ -98,11 +95,11 @@ export const jweScheme: KeyWrapScheme = {
   name: 'jwe',
 
   checkKeys(keys) {
-    return usableKeys(keys).length === 0 ? cannotTry('no RSA or EC private key supplied') : CAN_TRY;
+    return privateKeysOfType(keys, 'rsa', 'ec').length === 0 ? cannotTry('no RSA or EC private key supplied') : CAN_TRY;
   },
 
   async unwrap(items, keys, budget = new OperationBudget()) {
-    const candidates = usableKeys(keys);
+    const candidates = privateKeysOfType(keys, 'rsa', 'ec');
     let malformed = 0;
     for (const item of items) {
       const parsed = parseJwe(item);
@@ -122,7 +119,7 @@ export const jweScheme: KeyWrapScheme = {
         }
       }
     }
-    const tried = `${candidates.length} private key${candidates.length === 1 ? '' : 's'} tried`;
+    const tried = `${plural(candidates.length, 'private key')} tried`;
     if (malformed === items.length) throw new UnwrapFailure(`no item is a JWE (${items.length} malformed)`, 'malformed-items');
     throw new UnwrapFailure(`no private key fits (${tried}${malformed ? `, ${malformed} malformed item(s)` : ''})`);
   },

@@ -1,5 +1,5 @@
 import { constants, privateDecrypt, type KeyObject } from 'node:crypto';
-import type { DecryptionKeys, SuppliedBytes } from '../keys/decryption-keys.ts';
+import { privateKeysOfType, type SuppliedBytes } from '../keys/decryption-keys.ts';
 import { parseItem, type OaepRecipient } from './pkcs11/blob.ts';
 import { chooseModulePolicy, Pkcs11ConfigError, type ModulePolicy } from './pkcs11/config.ts';
 import { BindingUnavailableError, PinSourceError, type Pkcs11Host } from './pkcs11/host.ts';
@@ -26,7 +26,7 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
     name: 'pkcs11',
 
     checkKeys(keys) {
-      return keys.pkcs11Yamls.length > 0 || rsaKeysOf(keys).length > 0 ? CAN_TRY : cannotTry(NO_KEY_FILE);
+      return keys.pkcs11Yamls.length > 0 || privateKeysOfType(keys, 'rsa').length > 0 ? CAN_TRY : cannotTry(NO_KEY_FILE);
     },
 
     async unwrap(items, keys, budget = new OperationBudget()) {
@@ -40,8 +40,8 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
       if (recipients.length === 0) throw new UnwrapFailure(`no usable recipient (${problems.join('; ')})`, 'malformed-items');
 
       const failures: string[] = [];
-      const rsaKeys = rsaKeysOf(keys);
-      for (const key of rsaKeys) {
+      const rsaKeys = privateKeysOfType(keys, 'rsa');
+      for (const { key } of rsaKeys) {
         const plaintext = decryptWithRsaKey(key, recipients, budget);
         if (plaintext !== null) return plaintext;
       }
@@ -78,10 +78,6 @@ export function pkcs11SchemeWith(host: Pkcs11Host): KeyWrapScheme {
       }
     },
   };
-}
-
-function rsaKeysOf(keys: DecryptionKeys): KeyObject[] {
-  return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType === 'rsa').map((entry) => entry.key);
 }
 
 function decryptWithRsaKey(key: KeyObject, recipients: readonly OaepRecipient[], budget: OperationBudget): Buffer | null {

@@ -1,5 +1,6 @@
 import { field, isJsonObject } from '../encoding/go-json.ts';
-import type { SuppliedPrivateKey } from '../keys/decryption-keys.ts';
+import { plural } from '../encoding/plural.ts';
+import { privateKeysOfType, type SuppliedPrivateKey } from '../keys/decryption-keys.ts';
 import { nameText } from './pkcs7/certificate-identity.ts';
 import { contentDecryptionFor, type ContentDecryption } from './pkcs7/content-cipher.ts';
 import { DerError } from './pkcs7/der.ts';
@@ -10,7 +11,6 @@ import {
   certificatesWithoutKey,
   planAttempts,
   recipientCertificates,
-  rsaPrivateKeys,
   type RecipientCertificate,
 } from './pkcs7/recipient-selection.ts';
 import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme, type UnwrapFailureKind } from './scheme.ts';
@@ -26,12 +26,12 @@ export const pkcs7Scheme: KeyWrapScheme = {
   name: 'pkcs7',
 
   checkKeys(keys) {
-    if (rsaPrivateKeys(keys).length > 0) return CAN_TRY;
+    if (privateKeysOfType(keys, 'rsa').length > 0) return CAN_TRY;
     return cannotTry(keys.certificates.length > 0 ? 'no RSA private key supplied (a certificate alone cannot decrypt)' : 'no RSA private key supplied');
   },
 
   async unwrap(items, keys, budget = new OperationBudget()) {
-    const rsaKeys = rsaPrivateKeys(keys);
+    const rsaKeys = privateKeysOfType(keys, 'rsa');
     const certificates = recipientCertificates(keys, rsaKeys);
     const findings = new Findings();
     for (const [index, item] of items.entries()) {
@@ -157,11 +157,11 @@ class Findings {
     const [withoutKey, ...moreWithoutKey] = this.certificatesWithoutKey;
     const itemProblems = [...this.itemProblems];
     const details: string[] = [];
-    if (this.recipients > 0) details.push(`${count(rsaKeyCount, 'RSA key')} tried against ${count(this.recipients, 'recipient')}`);
-    if (failed === undefined && moreWithoutKey.length > 0) details.push(`${count(moreWithoutKey.length, 'more certificate')} without key`);
+    if (this.recipients > 0) details.push(`${plural(rsaKeyCount, 'RSA key')} tried against ${plural(this.recipients, 'recipient')}`);
+    if (failed === undefined && moreWithoutKey.length > 0) details.push(`${plural(moreWithoutKey.length, 'more certificate')} without key`);
     details.push(...this.recipientProblems);
     if (this.otherRecipients.length > 0) {
-      details.push(`${count(this.otherRecipients.length, 'other recipient')}: ${[...new Set(this.otherRecipients)].join(', ')}`);
+      details.push(`${plural(this.otherRecipients.length, 'other recipient')}: ${[...new Set(this.otherRecipients)].join(', ')}`);
     }
 
     let headline: string;
@@ -180,8 +180,4 @@ class Findings {
     details.push(...itemProblems);
     return details.length > 0 ? `${headline} (${details.join(', ')})` : headline;
   }
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { RegisteredScheme } from '../decode/scheme-registry.ts';
-import { PASSWORD_FILE_SUFFIX, assembleDecryptionKeys, pairPasswordFiles, type DecryptionKeys, type KeyFileInput } from '../keys/decryption-keys.ts';
+import { PASSWORD_FILE_SUFFIX, assembleDecryptionKeys, pairPasswordFiles, type DecryptionKeys, type KeyFile } from '../keys/decryption-keys.ts';
+import type { KeysDirectoryContents } from '../platform/keys-directory.ts';
 
 /**
  * What the decoder makes of each file of a keys directory, for operators
@@ -8,16 +9,7 @@ import { PASSWORD_FILE_SUFFIX, assembleDecryptionKeys, pairPasswordFiles, type D
  * the same assembly the decode path uses, so the listing cannot disagree
  * with what containerd's decoder will do.
  */
-export interface InventoryFile extends KeyFileInput {
-  mode: number;
-  viaSymlink: boolean;
-}
-
-export interface InventoryInput {
-  files: readonly InventoryFile[];
-  /** Files the directory walk did not read, with why. */
-  skipped: readonly { path: string; reason: string }[];
-}
+export type InventoryInput = Pick<KeysDirectoryContents, 'files' | 'skipped'>;
 
 /** key: unwraps layers; helper: a certificate or password that serves a key; unusable: the decoder ignores it. */
 export type KeyRole = 'key' | 'helper' | 'unusable';
@@ -100,7 +92,7 @@ export async function takeKeyInventory(input: InventoryInput, schemes: readonly 
   return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-function entry(file: InventoryFile, role: KeyRole, what: string, warnings: string[]): KeyInventoryEntry {
+function entry(file: KeyFile, role: KeyRole, what: string, warnings: string[]): KeyInventoryEntry {
   return {
     path: file.path,
     role,
@@ -114,7 +106,7 @@ function entry(file: InventoryFile, role: KeyRole, what: string, warnings: strin
 }
 
 /** Private keys and passwords must not be readable by anyone but their owner (containerd runs as root). */
-function secretFileWarnings(file: InventoryFile): string[] {
+function secretFileWarnings(file: KeyFile): string[] {
   if ((file.mode & 0o077) === 0) return [];
   return [`group or others have access (mode ${formatMode(file.mode)}): chmod 600 ${file.path}`];
 }

@@ -28,7 +28,3 @@ export function shortDigest(digest: string): string {
   const colon = digest.indexOf(':');
   return digest.slice(0, colon + 13);
 }
-
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}

@@ -1,4 +1,5 @@
 import { readSync, writeSync } from 'node:fs';
+import { errorCode } from '../errors.ts';
 
 /**
  * Synchronous reads and writes on inherited descriptors (stdin, stdout, fd 3).
@@ -37,7 +38,7 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
  * room to write). Rethrows anything else.
  */
 function retryOrThrow(error: unknown): void {
-  const code = (error as NodeJS.ErrnoException).code;
+  const code = errorCode(error);
   if (code === 'EINTR') return;
   if (code === 'EAGAIN') return sleepMilliseconds(1);
   throw error;

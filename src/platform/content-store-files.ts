@@ -1,5 +1,6 @@
-import { closeSync, constants, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { openRegularFile } from './small-file.ts';
 
 /** containerd's content plugin directory under its root. */
 export const CONTENT_PLUGIN_DIRECTORY = 'io.containerd.content.v1.content';
@@ -72,12 +73,9 @@ export class ContentStoreFiles {
    * containerd may be writing: hints only); null when it cannot be opened.
    */
   withMetadata<T>(use: (readAt: (offset: number, length: number) => Buffer | null) => T): T | null {
-    let fd: number;
-    try {
-      fd = openSync(join(this.directory, '..', METADATA_FILE), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    } catch {
-      return null;
-    }
+    const opened = openRegularFile(join(this.directory, '..', METADATA_FILE));
+    if (!opened.ok) return null;
+    const { fd } = opened;
     try {
       return use((offset, length) => {
         const bytes = Buffer.allocUnsafe(length);
@@ -99,16 +97,14 @@ export class ContentStoreFiles {
 }
 
 /**
- * The first `length` bytes of a file (fewer if it is shorter), or null.
- * Opened non-blocking so that a FIFO planted where a blob belongs cannot stall us.
+ * The first `length` bytes of a regular file (fewer if it is shorter), or
+ * null. Opened as platform/small-file.ts opens files, so that a FIFO planted
+ * where a blob belongs cannot stall us.
  */
 export function readFileStart(path: string, length: number, into: Buffer = Buffer.allocUnsafe(length)): Buffer | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch {
-    return null;
-  }
+  const opened = openRegularFile(path);
+  if (!opened.ok) return null;
+  const { fd } = opened;
   try {
     let filled = 0;
     while (filled < length) {

@@ -26,7 +26,7 @@ export function writeErrorLine(line: string): void {
  * containerd reads a stream processor's exit status racily (containerd#6914):
  * when a failing decoder's stdout closes in the same instant it exits,
  * containerd may finish the layer first and report "wrong diff id calculated
- * on extraction" instead of our error line (20-38% of failed pulls measured).
+ * on extraction" instead of our error line (how often: docs/troubleshooting.md).
  * A short-lived helper that inherits only stdout keeps it open past our exit,
  * so containerd collects the exit status and stderr first. Failures only,
  * and only when stdout is a pipe (containerd's) or a socket.

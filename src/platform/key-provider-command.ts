@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { errorCode } from '../errors.ts';
 import type { CommandOutcome } from '../keywrap/key-provider/command.ts';
 
 /** The reply is a few hundred bytes of JSON; stderr is only kept to explain a failure. */
@@ -43,7 +44,7 @@ export function runProviderCommand(command: ProviderCommand, input: Buffer, time
     };
     const timer = setTimeout(() => finish({ kind: 'timed-out', stderr: Buffer.concat(stderr) }, true), timeoutMs);
 
-    child.on('error', (error: NodeJS.ErrnoException) => finish({ kind: 'not-started', code: error.code ?? error.message }, false));
+    child.on('error', (error) => finish({ kind: 'not-started', code: errorCode(error, error.message) }, false));
     child.stdout.on('data', (chunk: Buffer) => {
       stdoutBytes += chunk.length;
       if (stdoutBytes > MAX_REPLY_BYTES) finish({ kind: 'too-large', limit: MAX_REPLY_BYTES }, true);

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext } from 'node:tls';
+import { errorCode } from '../errors.ts';
 import type { GrpcTlsSettings } from '../keywrap/key-provider/config.ts';
 import type { Http2Outcome, Http2UnaryRequest } from '../keywrap/key-provider/grpc.ts';
 import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
@@ -34,7 +35,7 @@ export function http2UnaryExchange(request: Http2UnaryRequest): Promise<Http2Out
     const failed = (error: unknown) => {
       // A stream cancelled because its connection failed carries the connection's error as cause.
       const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-      const code = errorCode(cause);
+      const code = codeOrMessage(cause);
       if (!transportConnected) finish({ kind: 'connect-failed', code });
       // With TLS 1.3 a rejected client certificate is only reported after our side of the handshake.
       else if (!secured || /^ERR_(SSL|TLS)_/.test(code)) finish({ kind: 'tls-failed', code });
@@ -81,9 +82,9 @@ export function http2UnaryExchange(request: Http2UnaryRequest): Promise<Http2Out
   });
 }
 
-function errorCode(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  return (error as NodeJS.ErrnoException).code ?? error.message;
+/** The error's code, else its message: node:tls's certificate and key errors often have no code. */
+function codeOrMessage(error: unknown): string {
+  return errorCode(error, error instanceof Error ? error.message : String(error));
 }
 
 /** The origin gives HTTP/2 its :scheme and :authority; grpc-go sends "localhost" for unix sockets. */
@@ -144,7 +145,7 @@ function secureContextOf(tls: GrpcTlsSettings): SecureContext | TlsFileProblem {
   } catch (error) {
     // The certificate if it fails alone; otherwise the key, unreadable or not the certificate's.
     const [setting, path] = throws(() => createSecureContext({ cert })) ? ['cert-file', tls.certFile] : ['key-file', tls.keyFile];
-    return { kind: 'tls-file-invalid', setting, path, code: errorCode(error) };
+    return { kind: 'tls-file-invalid', setting, path, code: codeOrMessage(error) };
   }
 }
 

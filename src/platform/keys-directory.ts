@@ -1,17 +1,8 @@
 import { type Stats, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { KeysDirectoryError } from '../errors.ts';
+import { KeysDirectoryError, errorCode } from '../errors.ts';
+import type { KeyFile } from '../keys/decryption-keys.ts';
 import { describeSmallFileFailure, readSmallRegularFile } from './small-file.ts';
-
-export interface KeyFile {
-  /** Path as the operator wrote it (keys directory + relative path). */
-  path: string;
-  bytes: Buffer;
-  /** Permission bits of the file read (the symlink's target when reached through one). */
-  mode: number;
-  /** Reached through a symlink (inside the directory, or it would have been skipped). */
-  viaSymlink: boolean;
-}
 
 export interface SkippedFile {
   path: string;
@@ -45,10 +36,10 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
     if (!statSync(realRoot).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     readdirSync(realRoot);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     if (code === 'ENOENT') return { ...contents, missing: true };
     throw new KeysDirectoryError(
-      `cannot read keys directory ${root} (${code ?? 'error'})`,
+      `cannot read keys directory ${root} (${code})`,
       'make --decryption-keys-path a directory readable by containerd (root), or remove the argument',
     );
   }
@@ -65,7 +56,7 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
     try {
       return stat();
     } catch (error) {
-      contents.skipped.push({ path: shown, reason: `not readable (${(error as NodeJS.ErrnoException).code})` });
+      contents.skipped.push({ path: shown, reason: `not readable (${errorCode(error)})` });
       return null;
     }
   };
@@ -75,7 +66,7 @@ export function readKeysDirectory(root: string): KeysDirectoryContents {
     try {
       names = readdirSync(realDir, { encoding: 'buffer' }).sort(Buffer.compare);
     } catch (error) {
-      contents.skipped.push({ path: shownDir, reason: `directory not readable (${(error as NodeJS.ErrnoException).code})` });
+      contents.skipped.push({ path: shownDir, reason: `directory not readable (${errorCode(error)})` });
       return;
     }
     for (const name of names) {

@@ -1,7 +1,7 @@
 import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
 import type { LayerCipherOptions } from '../blockcipher/options.ts';
 import { ThreadPoolCtr } from '../blockcipher/thread-pool-ctr.ts';
-import { InputError, OutputError } from '../errors.ts';
+import { InputError, OutputError, errorCode } from '../errors.ts';
 import { readSome, writeAll } from './blocking-io.ts';
 
 const STDIN = 0;
@@ -11,7 +11,7 @@ const STDOUT = 1;
  * stdin is read into one reused buffer of this size: a pipe gives at most its
  * capacity, 64 KiB, per read, and a file read in 64 KiB steps is as fast as
  * in 1 MiB ones (the cipher works in 64 KiB pieces anyway), while each fresh
- * page of a bigger buffer costs a page fault at start-up (~0.7 ms for 1 MiB).
+ * page of a bigger buffer costs a page fault at start-up.
  */
 const READ_BYTES = 64 * 1024;
 
@@ -24,8 +24,8 @@ const LONG_STREAM_BYTES = 8 * 1024 * 1024;
 
 /**
  * A long stream goes to the thread pool in stretches of this size: one
- * WebCrypto job each, so the per-job cost on the main thread (~20 us) is
- * paid every 256 KiB, not every 64 KiB read.
+ * WebCrypto job each, so the per-job cost on the main thread is paid every
+ * 256 KiB, not every 64 KiB read.
  */
 const STRETCH_BYTES = 256 * 1024;
 
@@ -145,10 +145,10 @@ function release(plaintext: Buffer): void {
 /**
  * A long stream spends its time in OpenSSL, not in JavaScript, so V8's
  * optimizing compilers gain it nothing; yet once the loop is hot they run and
- * map ~9 MiB more of the binary (peak RSS on 1 GiB: 60 -> 51 MiB). Switched
- * off here, for long streams only: loading node:v8 costs ~1 ms, and as
- * start-up flags (execArgv) they would make V8 reject Node's own code cache,
- * ~5 ms on every start.
+ * map more of the binary, which raises peak RSS. Switched off here, for long
+ * streams only, where loading node:v8 is worth its cost; as start-up flags
+ * (execArgv) they would make V8 reject Node's own code cache on every start
+ * (docs/performance.md has the figures).
  */
 function stopOptimizingJavaScript(): void {
   const v8 = process.getBuiltinModule('node:v8');
@@ -182,15 +182,11 @@ function outputError(code: string): OutputError {
   );
 }
 
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException).code ?? 'error';
-}
-
 /**
  * Returns a written plaintext piece's memory to the allocator now rather than
  * at some later garbage collection: detaching its ArrayBuffer drops the last
  * reference to the backing store. Peak RSS then stays flat (V8 would let
- * ~64 MiB of dead pieces pile up first) and the next piece reuses warm memory.
+ * dead pieces pile up until a collection) and the next piece reuses warm memory.
  */
 function freeNow(plaintext: Buffer): void {
   const memory = plaintext.buffer as ArrayBuffer & { transfer(newLength: number): ArrayBuffer };

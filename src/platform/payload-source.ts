@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { PayloadInvalidError } from '../errors.ts';
+import type { Socket } from 'node:net';
+import { PayloadInvalidError, errorCode } from '../errors.ts';
 import { MAX_PAYLOAD_BYTES, PAYLOAD_READ_DEADLINE_MS } from '../limits.ts';
 import { sleepMilliseconds } from './blocking-io.ts';
 
@@ -16,7 +17,7 @@ const TIMED_OUT = () =>
     'containerd writes the payload and closes its end: if a wrapper starts ctd-decoder, have it close its copy of fd 3\'s other end',
   );
 
-const unreadable = (code: string | undefined) => new PayloadInvalidError(`cannot read the decryption payload on fd 3 (${code ?? 'error'})`, UNREADABLE_HINT);
+const unreadable = (code: string) => new PayloadInvalidError(`cannot read the decryption payload on fd 3 (${code})`, UNREADABLE_HINT);
 
 /** The payload's bytes, or (bytes null) why there is none, e.g. "fd 3 is not open". */
 export type PayloadRead = { bytes: Buffer; missing?: never } | { bytes: null; missing: string };
@@ -80,7 +81,7 @@ function readUntilEnd(fd: number, deadline: number): Buffer {
     try {
       read = readSync(fd, chunk, 0, chunk.length, null);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = errorCode(error);
       if (code === 'EINTR') continue;
       if (code !== 'EAGAIN') throw unreadable(code);
       if (Date.now() >= deadline) throw TIMED_OUT();
@@ -99,23 +100,16 @@ function readUntilEnd(fd: number, deadline: number): Buffer {
 async function readStream(fd: number): Promise<Buffer> {
   const { Socket } = process.getBuiltinModule('node:net') as typeof import('node:net');
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
     const socket = new Socket({ fd, readable: true, writable: false });
     const timer = setTimeout(() => socket.destroy(TIMED_OUT()), PAYLOAD_READ_DEADLINE_MS);
-    socket.on('data', (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
-      else chunks.push(chunk);
-    });
-    socket.on('end', () => {
+    collectPayload(socket, (bytes) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(Buffer.concat(chunks, total));
+      resolve(bytes);
     });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
+    socket.on('error', (error) => {
       clearTimeout(timer);
-      reject(error instanceof PayloadInvalidError ? error : unreadable(error.code));
+      reject(error instanceof PayloadInvalidError ? error : unreadable(errorCode(error)));
     });
   });
 }
@@ -124,24 +118,29 @@ async function readStream(fd: number): Promise<Buffer> {
 async function readNamedPipe(path: string): Promise<Buffer> {
   const { connect } = process.getBuiltinModule('node:net') as typeof import('node:net');
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
     const socket = connect(path);
-    socket.on('data', (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
-      else chunks.push(chunk);
-    });
-    socket.on('end', () => resolve(Buffer.concat(chunks, total)));
-    socket.on('error', (error: NodeJS.ErrnoException) =>
+    collectPayload(socket, resolve);
+    socket.on('error', (error) =>
       reject(
         error instanceof PayloadInvalidError
           ? error
           : new PayloadInvalidError(
-              `cannot read the decryption payload from ${path} (${error.code ?? error.message})`,
+              `cannot read the decryption payload from ${path} (${errorCode(error, error.message)})`,
               'STREAM_PROCESSOR_PIPE must name the pipe containerd made for this call: if a wrapper starts ctd-decoder, have it pass the variable through untouched',
             ),
       ),
     );
   });
+}
+
+/** Gathers what a socket sends until it ends, for `end`; past MAX_PAYLOAD_BYTES the socket is destroyed with a payload error. */
+function collectPayload(socket: Socket, end: (bytes: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  socket.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    if (total > MAX_PAYLOAD_BYTES) socket.destroy(TOO_LARGE());
+    else chunks.push(chunk);
+  });
+  socket.on('end', () => end(Buffer.concat(chunks, total)));
 }

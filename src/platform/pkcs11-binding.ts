@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRawAsset, isSea } from 'node:sea';
+import { errorCode } from '../errors.ts';
 import { BindingUnavailableError } from '../keywrap/pkcs11/host.ts';
 import type { Pkcs11Binding, Pkcs11Functions } from '../keywrap/pkcs11/token.ts';
 
@@ -61,7 +62,7 @@ function loadEmbeddedAddon(): Pkcs11jsExports {
   try {
     directory = mkdtempSync(join(tmpdir(), 'ctd-decoder-pkcs11-'));
   } catch (error) {
-    throw new BindingUnavailableError(`cannot unpack the addon into ${tmpdir()} (${(error as NodeJS.ErrnoException).code}); set TMPDIR to a writable directory`);
+    throw new BindingUnavailableError(`cannot unpack the addon into ${tmpdir()} (${errorCode(error)}); set TMPDIR to a writable directory`);
   }
   try {
     const path = join(directory, PKCS11_ADDON_ASSET);

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { errorCode } from '../errors.ts';
 
 /** A small regular file's bytes, or why there are none. */
 export type SmallFileRead =
@@ -10,15 +11,16 @@ export type SmallFileRead =
 
 export type SmallFileFailure = Exclude<SmallFileRead, { ok: true }>;
 
+/** An open regular file (the caller closes `fd`), or why the path is not one. */
+export type RegularFileOpen = { ok: true; fd: number; size: number } | Exclude<SmallFileFailure, { failure: 'too-large' }>;
+
 /**
- * Reads a file the operator named (a key, a config, a PIN file), which must
- * be a regular file of at most `maxBytes` when opened. Opening non-blocking
+ * Opens a file the operator named as a regular file. Opening non-blocking
  * and without a controlling terminal, then checking the open file, means a
  * FIFO, socket or device at the path can neither block the decoder nor be
- * swapped in between a check and the read. The read stops past `maxBytes`
- * whatever the size said (files in /proc claim 0 bytes).
+ * swapped in between a check and the read.
  */
-export function readSmallRegularFile(path: string | Buffer, maxBytes: number): SmallFileRead {
+export function openRegularFile(path: string | Buffer): RegularFileOpen {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -27,14 +29,32 @@ export function readSmallRegularFile(path: string | Buffer, maxBytes: number): S
   }
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFile()) return { ok: false, failure: 'not-regular' };
-    if (stats.size > maxBytes) return { ok: false, failure: 'too-large', maxBytes };
-    const bytes = readAtMost(fd, stats.size, maxBytes);
+    if (stats.isFile()) return { ok: true, fd, size: stats.size };
+    closeSync(fd);
+    return { ok: false, failure: 'not-regular' };
+  } catch (error) {
+    closeSync(fd);
+    return failureOf(error);
+  }
+}
+
+/**
+ * Reads a file the operator named (a key, a config, a PIN file, an image's
+ * manifest), which must be a regular file (see openRegularFile) of at most
+ * `maxBytes`. The read stops past `maxBytes` whatever the size said (files
+ * in /proc claim 0 bytes).
+ */
+export function readSmallRegularFile(path: string | Buffer, maxBytes: number): SmallFileRead {
+  const opened = openRegularFile(path);
+  if (!opened.ok) return opened;
+  try {
+    if (opened.size > maxBytes) return { ok: false, failure: 'too-large', maxBytes };
+    const bytes = readAtMost(opened.fd, opened.size, maxBytes);
     return bytes === null ? { ok: false, failure: 'too-large', maxBytes } : { ok: true, bytes };
   } catch (error) {
     return failureOf(error);
   } finally {
-    closeSync(fd);
+    closeSync(opened.fd);
   }
 }
 
@@ -53,8 +73,8 @@ export function describeSmallFileFailure(failure: SmallFileFailure): string {
 }
 
 /** ENOTDIR (a parent is a file) means as much as ENOENT: nothing is there. */
-function failureOf(error: unknown): SmallFileFailure {
-  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+function failureOf(error: unknown): Extract<SmallFileFailure, { failure: 'missing' | 'unreadable' }> {
+  const code = errorCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR' ? { ok: false, failure: 'missing' } : { ok: false, failure: 'unreadable', code };
 }
 

@@ -3,12 +3,15 @@
  * signals, parallel unpacks, and every single-bit flip of a small layer.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, readdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { constants, openSync, closeSync, readSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { LayerDecryptor } from '../../src/operator/oci/layer-decrypt-transform.ts';
 import { layerCipherOptions, parsePublicOptions } from '../../src/blockcipher/options.ts';
 import { unwrapLayerKey } from '../../src/decode/unwrap-layer-key.ts';
@@ -17,14 +20,15 @@ import { decodePayload } from '../../src/payload/payload.ts';
 import { ERROR_LINE, fixtureKey, keysDirectoryWith, layerCaseNames, loadLayerCase, sha256 } from '../support/fixtures.ts';
 import { encodePayload } from '../support/payload.ts';
 import { DECODER_BIN, runDecoder } from '../support/run-decoder.ts';
+import { temporaryDirectory } from '../support/temporary.ts';
 
 const layer = loadLayerCase('jwe', 'rsa2048-tar');
 const keysDir = keysDirectoryWith('jwe', 'rsa2048.pkcs8.pem', 'ec256.pkcs8.pem', 'rsa4096.pkcs1.pem', 'ec384.pkcs8.pem', 'ec521.pkcs8.pem');
 const args = ['--decryption-keys-path', keysDir];
 
 /** Starts the decoder with a live stdin/stdout so a test can misbehave on either side. */
-function startDecoder(payload: Buffer) {
-  const child = spawn(DECODER_BIN, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+function startDecoder(payload: Buffer, env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(DECODER_BIN, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env });
   const stderr: Buffer[] = [];
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
   (child.stdio[3] as NodeJS.WritableStream).end(payload);
@@ -59,35 +63,55 @@ describe('faults', () => {
   });
 
   it('a failing decoder keeps stdout open past its exit, so containerd reads the exit status first', async () => {
+    // stdout is a FIFO whose read end the test holds, non-blocking: once the
+    // decoder's exit is seen, a read tells whether a writer still holds it
+    // open (EAGAIN) or none does (end of file), however loaded the machine.
+    const fifo = join(temporaryDirectory(), 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY);
     const child = spawn(DECODER_BIN, ['--decryption-keys-path', '/nonexistent'], {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      env: { PATH: process.env['PATH'], CTD_DECODER_HOLD_OUTPUT_MS: '400' },
+      stdio: ['pipe', writer, 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'], CTD_DECODER_HOLD_OUTPUT_MS: '3000' },
     });
+    closeSync(writer);
     (child.stdio[3] as NodeJS.WritableStream).end(encodePayload(layer.descriptor));
     child.stdin!.end(layer.encrypted);
-    child.stdout!.resume();
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
-    const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(Date.now())));
-    const outputEnded = new Promise<number>((resolve) => child.stdout!.on('end', () => resolve(Date.now())));
-    const [exitAt, endAt] = await Promise.all([exited, outputEnded]);
-    assert.equal(child.exitCode, 1);
+    const closed = once(child, 'close');
+    const stdoutHeld = () => {
+      try {
+        assert.equal(readSync(reader, Buffer.alloc(1)), 0, 'the failing decoder wrote to stdout');
+        return false;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return true;
+        throw error;
+      }
+    };
+    try {
+      const [exitCode] = await once(child, 'exit');
+      assert.equal(stdoutHeld(), true, 'stdout was closed when the exit was seen');
+      assert.equal(exitCode, 1);
+      // And it is let go: the holder ends (end of file), or a pull would hang.
+      while (stdoutHeld()) await delay(20);
+    } finally {
+      closeSync(reader);
+    }
+    await closed;
     assert.match(stderr, /^ctd-decoder: ERR_NO_KEY_SUPPLIED layer sha256:[0-9a-f]{64}: [^\n]+$/);
-    assert.ok(endAt - exitAt >= 250, `stdout closed ${endAt - exitAt} ms after exit`);
   });
 
-  it('SIGTERM mid-stream: exits non-zero promptly and leaves no temporary files', async () => {
-    const before = new Set(readdirSync(tmpdir()));
-    const { child, exited } = startDecoder(encodePayload(layer.descriptor));
+  it('SIGTERM mid-stream: exits non-zero and leaves no temporary files', { timeout: 60_000 }, async () => {
+    // A TMPDIR of its own: other test files run at the same time and write to the shared one.
+    const decoderTmp = temporaryDirectory();
+    const { child, exited } = startDecoder(encodePayload(layer.descriptor), { ...process.env, TMPDIR: decoderTmp });
     feedForever(child.stdin!);
     child.stdout!.resume();
     child.stdout!.once('data', () => child.kill('SIGTERM'));
-    const started = Date.now();
     const result = await exited;
     assert.ok(result.code !== 0 || result.signal === 'SIGTERM');
-    assert.ok(Date.now() - started < 5000, 'prompt');
-    const leftovers = readdirSync(tmpdir()).filter((name) => !before.has(name) && !name.startsWith('ctd-decoder-test') && !name.startsWith('ctd-decoder-keys'));
-    assert.deepEqual(leftovers.filter((name) => name.includes('ctd')), []);
+    assert.deepEqual(readdirSync(decoderTmp), []);
   });
 
   it('stdin arriving one byte at a time: correct output', async () => {

@@ -154,7 +154,7 @@ describe('ctd-decoder inspect', () => {
     for (const command of [['inspect', layout], ['decrypt', '--decryption-keys-path', keys(), layout, join(temporaryDirectory(), 'out')]]) {
       const result = run(command);
       assertError(result, 'ERR_IMAGE');
-      assert.match(result.stderr, /index\.json is 3221225472 bytes, too large for an index or manifest/);
+      assert.match(result.stderr, /index\.json is larger than 4194304 bytes, too large for an index or manifest/);
     }
   });
 
@@ -311,5 +311,13 @@ describe('ctd-decoder doctor', () => {
 
   it('an explicit config that does not exist is a usage error', () => {
     assertError(run(['doctor', '--config', '/nonexistent/config.toml']), 'ERR_USAGE', 2);
+  });
+
+  it('a FIFO given as the config is refused at once, not waited on (nothing writes to it)', () => {
+    const fifo = join(temporaryDirectory(), 'config.toml');
+    execFileSync('mkfifo', [fifo]);
+    const result = run(['doctor', '--config', fifo]);
+    assertError(result, 'ERR_USAGE', 2);
+    assert.match(result.stderr, /doctor: cannot read .*config\.toml \(not a regular file\)/);
   });
 });

@@ -66,7 +66,7 @@ describe('documents are read up to MAX_DOCUMENT_BYTES', () => {
     sparse(join(dir, 'index.json'), HUGE);
     const opened = openImage(dir);
     assert.ok(opened.kind === 'layout');
-    await assert.rejects(opened.source.readIndex(), tooLarge(/index\.json is 3221225472 bytes/));
+    await assert.rejects(opened.source.readIndex(), tooLarge(/index\.json is larger than 4194304 bytes/));
   });
 
   it('a layout blob larger than the limit, whatever its descriptor says', async () => {
@@ -74,7 +74,7 @@ describe('documents are read up to MAX_DOCUMENT_BYTES', () => {
     sparse(join(dir, 'blobs', 'sha256', 'ab'.repeat(32)), MAX_DOCUMENT_BYTES + 1);
     const opened = openImage(dir);
     assert.ok(opened.kind === 'layout');
-    await assert.rejects(opened.source.readBlob(manifestDescriptor), tooLarge(new RegExp(`blob ${DIGEST} is ${MAX_DOCUMENT_BYTES + 1} bytes`)));
+    await assert.rejects(opened.source.readBlob(manifestDescriptor), tooLarge(new RegExp(`blob ${DIGEST} is larger than ${MAX_DOCUMENT_BYTES} bytes`)));
   });
 
   it('a layout blob that is a FIFO is refused, not waited on', async () => {

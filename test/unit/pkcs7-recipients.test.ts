@@ -3,11 +3,11 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { assembleDecryptionKeys, type DecryptionKeys } from '../../src/keys/decryption-keys.ts';
+import { assembleDecryptionKeys, privateKeysOfType, type DecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { pkcs7Scheme } from '../../src/keywrap/pkcs7.ts';
 import { certificateIdentity, describeCertificate, identifies } from '../../src/keywrap/pkcs7/certificate-identity.ts';
 import { parseEnvelope } from '../../src/keywrap/pkcs7/enveloped-data.ts';
-import { certificatesWithoutKey, planAttempts, recipientCertificates, rsaPrivateKeys } from '../../src/keywrap/pkcs7/recipient-selection.ts';
+import { certificatesWithoutKey, planAttempts, recipientCertificates } from '../../src/keywrap/pkcs7/recipient-selection.ts';
 import { UnwrapFailure } from '../../src/keywrap/scheme.ts';
 import { REPO_ROOT } from '../support/run-decoder.ts';
 
@@ -60,14 +60,14 @@ describe('recipient selection', () => {
 
   it('pairs each supplied certificate with its private key, once per certificate', () => {
     const keys = keysOf(['rsa3072.cert.pem', 'rsa2048.key.pem', 'rsa3072.key.pem'], { x509s: [fixture('keys', 'rsa3072.cert.pem')] });
-    const certificates = recipientCertificates(keys, rsaPrivateKeys(keys));
+    const certificates = recipientCertificates(keys, privateKeysOfType(keys, 'rsa'));
     assert.equal(certificates.length, 1);
     assert.equal(certificates[0]!.key?.origin, 'rsa3072.key.pem');
   });
 
   it('tries the certificate-chosen recipient first, then every key on every recipient, each pair once', () => {
     const keys = keysOf(['rsa2048.key.pem', 'rsa3072.cert.pem', 'rsa3072.key.pem']);
-    const rsaKeys = rsaPrivateKeys(keys);
+    const rsaKeys = privateKeysOfType(keys, 'rsa');
     const attempts = planAttempts([recipient2048!, recipient3072!], rsaKeys, recipientCertificates(keys, rsaKeys));
     assert.deepEqual(
       attempts.map((attempt) => [attempt.recipient.index, attempt.key.origin, attempt.certificate !== null]),
@@ -82,13 +82,13 @@ describe('recipient selection', () => {
 
   it('tries keys alone when no certificate is supplied', () => {
     const keys = keysOf(['rsa3072.key.pem']);
-    const attempts = planAttempts([recipient2048!, recipient3072!], rsaPrivateKeys(keys), []);
+    const attempts = planAttempts([recipient2048!, recipient3072!], privateKeysOfType(keys, 'rsa'), []);
     assert.deepEqual(attempts.map((attempt) => attempt.recipient.index), [0, 1]);
   });
 
   it('finds certificates that name a recipient but came without their key', () => {
     const keys = keysOf(['rsa2048.cert.pem', 'wrong-rsa2048.cert.pem', 'wrong-rsa2048.key.pem']);
-    const certificates = recipientCertificates(keys, rsaPrivateKeys(keys));
+    const certificates = recipientCertificates(keys, privateKeysOfType(keys, 'rsa'));
     assert.deepEqual(
       certificatesWithoutKey([recipient2048!, recipient3072!], certificates).map((entry) => entry.description),
       [describeCertificate(certificate('rsa2048'))],

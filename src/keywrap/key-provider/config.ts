@@ -1,6 +1,7 @@
 import { KeyProviderConfigError } from '../../errors.ts';
 import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import { GoJsonError, field, isJsonObject, objectField, parseJson, stringField, type JsonObject } from '../../encoding/go-json.ts';
+import { asStringList } from '../../encoding/string-list.ts';
 
 export const KEYPROVIDER_CONFIG_VARIABLE = 'OCICRYPT_KEYPROVIDER_CONFIG';
 export const KEYPROVIDER_TIMEOUT_VARIABLE = 'CTD_DECODER_KEYPROVIDER_TIMEOUT_MS';
@@ -107,10 +108,9 @@ function tlsFromJson(tls: JsonObject, path: string): GrpcTlsSettings {
 }
 
 function stringArrayField(object: JsonObject, name: string, path: string): string[] {
-  const value = field(object, name);
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) throw new GoJsonError(`${path}.${name} must be an array of strings`);
-  return value;
+  return asStringList(field(object, name), () => {
+    throw new GoJsonError(`${path}.${name} must be an array of strings`);
+  });
 }
 
 /** CTD_DECODER_KEYPROVIDER_TIMEOUT_MS: whole milliseconds; unset or empty means the default. */

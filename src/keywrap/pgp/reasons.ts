@@ -1,4 +1,5 @@
 import { PASSWORD_FILE_SUFFIX, isPayloadOrigin, type KeyOrigin } from '../../keys/decryption-keys.ts';
+import { nounFor, plural } from '../../encoding/plural.ts';
 import type { UnwrapFailureKind } from '../scheme.ts';
 import type { UnreadableKeyring } from './keyrings.ts';
 import type { UnlockProblem } from './unlock.ts';
@@ -48,7 +49,7 @@ export function failureReason(outcome: UnwrapOutcome): string {
   ];
   if (outcome.attempts.length === 0) {
     const total = outcome.keyringsRead + outcome.unreadableKeyrings.length;
-    return `${unmatched(outcome)} (${[`${total} keyring${total === 1 ? '' : 's'} tried`, ...notes].join(', ')})`;
+    return `${unmatched(outcome)} (${[`${plural(total, 'keyring')} tried`, ...notes].join(', ')})`;
   }
   const described = [...new Set(outcome.attempts.map(describeAttempt))];
   const shown = described.slice(0, MAX_ATTEMPTS_SHOWN).join(', ');
@@ -60,7 +61,7 @@ function unmatched(outcome: UnwrapOutcome): string {
   const recipients = [...new Set(outcome.recipients)];
   if (recipients.length === 0) return 'the message names no public-key recipient';
   if (recipients.includes(WILDCARD_KEY_ID)) return 'no secret key to try';
-  return `no secret key for recipient key ID${recipients.length === 1 ? '' : 's'} ${recipients.join(', ')}`;
+  return `no secret key for recipient ${nounFor(recipients.length, 'key ID')} ${recipients.join(', ')}`;
 }
 
 function describeAttempt({ keyId, origin, problem }: FailedAttempt): string {

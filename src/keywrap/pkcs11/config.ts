@@ -1,4 +1,5 @@
 import { isMapping, parseYaml, YamlError, type YamlValue } from '../../encoding/yaml.ts';
+import { asStringList } from '../../encoding/string-list.ts';
 
 /**
  * Which PKCS#11 modules may be loaded, as ocicrypt configures it: a YAML
@@ -109,9 +110,7 @@ export function parseModulePolicy(text: string, source: string): ModulePolicy {
 }
 
 function stringList(value: YamlValue | undefined, name: string, source: string): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+  return asStringList(value, () => {
     throw new Pkcs11ConfigError(`${source}: ${name} must be a list of paths`);
-  }
-  return value as string[];
+  });
 }

@@ -18,10 +18,6 @@ export interface Attempt {
   certificate: RecipientCertificate | null;
 }
 
-export function rsaPrivateKeys(keys: DecryptionKeys): SuppliedPrivateKey[] {
-  return keys.privateKeys.filter((entry) => entry.key.asymmetricKeyType === 'rsa');
-}
-
 /** Supplied certificates (keys directory and payload x509s), each once, paired with their private key. */
 export function recipientCertificates(keys: DecryptionKeys, rsaKeys: readonly SuppliedPrivateKey[]): RecipientCertificate[] {
   const certificates: RecipientCertificate[] = [];

@@ -1,13 +1,14 @@
 import { decryptImage, type DecryptEvent } from '../decrypt-image.ts';
 import { ImageError, UsageError } from '../../errors.ts';
-import { assembleDecryptionKeys } from '../../keys/decryption-keys.ts';
+import { keysWithDirectory } from '../../decode/call-keys.ts';
 import { readKeysDirectory } from '../../platform/keys-directory.ts';
 import { createLayoutDestination, openImage } from '../oci/image-files.ts';
 import { runCommand, type CommandSpec } from '../run-command.ts';
 import { progressLine } from '../progress.ts';
 import { errorLine } from '../../decode/error-line.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
-import { formatBytes, plural, shortDigest } from '../text.ts';
+import { formatBytes, shortDigest } from '../text.ts';
+import { plural } from '../../encoding/plural.ts';
 
 const SPEC: CommandSpec = {
   name: 'decrypt',
@@ -39,8 +40,7 @@ export function run(argv: readonly string[]): Promise<number> {
 
     const directory = readKeysDirectory(keysDirectory);
     if (directory.missing) throw new UsageError(`decrypt: keys directory ${keysDirectory} does not exist`, 'give the directory that holds the private keys');
-    const keys = assembleDecryptionKeys(directory.files, new Map());
-    for (const skipped of directory.skipped) keys.unusable.push({ origin: skipped.path, reason: skipped.reason });
+    const keys = keysWithDirectory(keysDirectory, directory, new Map());
 
     const opened = openImage(sourcePath);
     if (opened.kind === 'document') throw new ImageError(`${sourcePath} is a single JSON document, not an image with blobs`, 'give an OCI image layout directory or an OCI archive');

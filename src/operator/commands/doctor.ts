@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../containerd/defaults.ts';
@@ -8,7 +7,8 @@ import { installedContainerd, systemProbe } from '../doctor/system-probe.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';
 import { localKeyInventory } from '../local-keys.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
-import { formatColumns, plural } from '../text.ts';
+import { formatColumns } from '../text.ts';
+import { plural } from '../../encoding/plural.ts';
 
 const SPEC: CommandSpec = {
   name: 'doctor',
@@ -38,17 +38,15 @@ export function run(argv: readonly string[]): Promise<number> {
     const configPath = explicit ?? (runsAsUser || values['rootless'] === true ? join(rootlessDirectory, 'config.toml') : DEFAULT_CONFIG_PATH);
     const rootless = values['rootless'] === true || resolve(configPath) === join(rootlessDirectory, 'config.toml');
 
-    let configText: string | null = null;
-    try {
-      configText = readFileSync(configPath, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' || explicit !== null) throw new UsageError(`doctor: cannot read ${configPath} (${code ?? 'error'})`, 'give the containerd config file with --config FILE');
-    }
+    const probe = systemProbe(async (directory) => (await localKeyInventory(directory)).entries);
+    const config = probe.readTextFile(configPath);
+    if (config !== null && 'error' in config) throw cannotRead(configPath, config.error);
+    if (config === null && explicit !== null) throw cannotRead(configPath, 'does not exist');
+    const configText = config === null ? null : config.text;
 
     const findings = await diagnose(
       { configPath, configText, rootlessConfigDirectory: rootless ? dirname(resolve(configPath)) : null, containerd: installedContainerd() },
-      systemProbe(async (directory) => (await localKeyInventory(directory)).entries),
+      probe,
     );
     const count = (level: FindingLevel) => findings.filter((finding) => finding.level === level).length;
     output(
@@ -61,6 +59,10 @@ export function run(argv: readonly string[]): Promise<number> {
     );
     return count('problem') > 0 ? EXIT_FAILURE : 0;
   });
+}
+
+function cannotRead(configPath: string, why: string): UsageError {
+  return new UsageError(`doctor: cannot read ${configPath} (${why})`, 'give the containerd config file with --config FILE');
 }
 
 function describe(finding: Finding): string {

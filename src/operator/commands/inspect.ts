@@ -6,7 +6,8 @@ import { openImage } from '../oci/image-files.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';
 import { keyCandidates, localKeyInventory } from '../local-keys.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
-import { formatBytes, formatColumns, plural, shortDigest } from '../text.ts';
+import { formatBytes, formatColumns, shortDigest } from '../text.ts';
+import { plural } from '../../encoding/plural.ts';
 
 const SPEC: CommandSpec = {
   name: 'inspect',

@@ -4,7 +4,8 @@ import { formatMode } from '../key-inventory.ts';
 import { EXIT_FAILURE, output, runCommand, type CommandSpec } from '../run-command.ts';
 import { localKeyInventory, relativeTo } from '../local-keys.ts';
 import { printable } from '../../encoding/untrusted-text.ts';
-import { formatColumns, plural } from '../text.ts';
+import { formatColumns } from '../text.ts';
+import { plural } from '../../encoding/plural.ts';
 
 const SPEC: CommandSpec = {
   name: 'keys',

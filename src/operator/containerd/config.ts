@@ -1,5 +1,6 @@
 import { parse, TomlError } from 'smol-toml';
 import { builtInStreamProcessors, type StreamProcessor } from './defaults.ts';
+import { asStringList } from '../../encoding/string-list.ts';
 
 /**
  * The parts of containerd's config.toml that decide whether encrypted
@@ -133,10 +134,8 @@ function stringValue(value: unknown, where: string, problems: string[]): string 
 }
 
 function stringList(value: unknown, where: string, problems: string[]): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+  return asStringList(value, () => {
     problems.push(`${where} must be a list of strings`);
     return [];
-  }
-  return value;
+  });
 }

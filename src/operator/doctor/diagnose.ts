@@ -8,6 +8,7 @@ import {
 } from '../containerd/defaults.ts';
 import { atLeast, type ContainerdVersion } from '../containerd/version.ts';
 import { DecoderError } from '../../errors.ts';
+import { plural } from '../../encoding/plural.ts';
 import { formatMode, type KeyInventoryEntry } from '../key-inventory.ts';
 import { KEYPROVIDER_CONFIG_VARIABLE, parseKeyProviderConfig } from '../../keywrap/key-provider/config.ts';
 import { OCICRYPT_CONFIG_VARIABLE, Pkcs11ConfigError, parseModulePolicy } from '../../keywrap/pkcs11/config.ts';
@@ -315,7 +316,7 @@ async function checkKeysDirectory(shown: string, hostPath: string, rootless: boo
   if (usable.length === 0) {
     add('problem', area, `${shown} holds no usable private key (ERR_NO_KEY_SUPPLIED)`, `put the private key of the image's recipient there; \`ctd-decoder keys ${hostPath}\` lists what is found`);
   } else {
-    add('ok', area, `${shown}: ${usable.length} usable key${usable.length === 1 ? '' : 's'} (${[...bySchemes].map(([scheme, count]) => `${scheme} ${count}`).join(', ')})`);
+    add('ok', area, `${shown}: ${plural(usable.length, 'usable key')} (${[...bySchemes].map(([scheme, count]) => `${scheme} ${count}`).join(', ')})`);
   }
   for (const entry of entries) for (const warning of entry.warnings) add('warning', area, `${entry.path}: ${warning}`);
 }

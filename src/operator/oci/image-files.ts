@@ -1,11 +1,12 @@
-import { closeSync, constants, createReadStream, createWriteStream, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, readSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DestinationError, ImageError } from '../../errors.ts';
+import { DestinationError, ImageError, errorCode } from '../../errors.ts';
 import { FIX_IMAGE, MAX_DOCUMENT_BYTES, sha256Digest, type Descriptor } from './image.ts';
 import type { BlobWriter, ImageDestination, ImageSource } from './image-io.ts';
 import { indexTar, type TarEntry } from './tar.ts';
+import { openRegularFile, readSmallRegularFile } from '../../platform/small-file.ts';
 
 /** What the operator pointed at: an image to walk, or a single JSON document (manifest, index or descriptor). */
 export type OpenedImage = { kind: 'layout' | 'archive'; source: ImageSource } | { kind: 'document'; location: string; bytes: Buffer };
@@ -13,29 +14,27 @@ export type OpenedImage = { kind: 'layout' | 'archive'; source: ImageSource } | 
 const USAGE_HINT = 'give an OCI image layout directory, an OCI archive (tar) or a manifest JSON file';
 
 export function openImage(path: string): OpenedImage {
-  const cannotOpen = (error: unknown) => new ImageError(`cannot open ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, USAGE_HINT);
   let stats;
   try {
     stats = statSync(path);
   } catch (error) {
-    throw cannotOpen(error);
+    throw new ImageError(`cannot open ${path} (${errorCode(error)})`, USAGE_HINT);
   }
   if (stats.isDirectory()) return { kind: 'layout', source: layoutSource(path) };
-  if (!stats.isFile()) throw new ImageError(`${path} is neither a directory nor a file`, USAGE_HINT);
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    throw cannotOpen(error);
+  const opened = openRegularFile(path);
+  if (!opened.ok) {
+    if (opened.failure === 'not-regular') throw new ImageError(`${path} is neither a directory nor a file`, USAGE_HINT);
+    throw new ImageError(`cannot open ${path} (${opened.failure === 'unreadable' ? opened.code : 'ENOENT'})`, USAGE_HINT);
   }
+  const { fd, size } = opened;
   try {
     const head = Buffer.alloc(512);
     const length = readSync(fd, head, 0, head.length, 0);
     if (length === 512 && head.subarray(257, 262).toString('latin1') === 'ustar') {
-      return { kind: 'archive', source: archiveSource(path, fd, fstatSync(fd).size) };
+      return { kind: 'archive', source: archiveSource(path, fd, size) };
     }
-    if (stats.size > MAX_DOCUMENT_BYTES) throw new ImageError(`${path} is too large for a manifest and is not a tar archive`, USAGE_HINT);
-    const bytes = readDocument(fd, path, 0, stats.size);
+    if (size > MAX_DOCUMENT_BYTES) throw new ImageError(`${path} is too large for a manifest and is not a tar archive`, USAGE_HINT);
+    const bytes = readDocument(fd, path, 0, size);
     closeSync(fd);
     return { kind: 'document', location: path, bytes };
   } catch (error) {
@@ -69,19 +68,18 @@ function blobPath(digest: string): string {
 /** An OCI image layout directory: oci-layout, index.json, blobs/<alg>/<hex>. */
 function layoutSource(directory: string): ImageSource {
   const read = (relative: string, what: string): Buffer => {
-    let fd: number;
-    try {
-      // Non-blocking: opening a FIFO planted in the layout would otherwise wait for a writer.
-      fd = openSync(join(directory, relative), constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch (error) {
-      throw new ImageError(`${directory} has no readable ${what} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, `${USAGE_HINT}; is ${directory} an OCI image layout?`);
-    }
-    try {
-      const stats = fstatSync(fd);
-      if (!stats.isFile()) throw new ImageError(`${directory} ${what} is not a regular file`, FIX_IMAGE);
-      return readDocument(fd, `${directory} ${what}`, 0, stats.size);
-    } finally {
-      closeSync(fd);
+    const file = readSmallRegularFile(join(directory, relative), MAX_DOCUMENT_BYTES);
+    if (file.ok) return file.bytes;
+    switch (file.failure) {
+      case 'not-regular':
+        throw new ImageError(`${directory} ${what} is not a regular file`, FIX_IMAGE);
+      case 'too-large':
+        throw new ImageError(`${directory} ${what} is larger than ${MAX_DOCUMENT_BYTES} bytes, too large for an index or manifest`, FIX_IMAGE);
+      default:
+        throw new ImageError(
+          `${directory} has no readable ${what} (${file.failure === 'unreadable' ? file.code : 'ENOENT'})`,
+          `${USAGE_HINT}; is ${directory} an OCI image layout?`,
+        );
     }
   };
   read('oci-layout', 'oci-layout file');
@@ -92,7 +90,7 @@ function layoutSource(directory: string): ImageSource {
     openBlob: (descriptor) => {
       const file = join(directory, blobPath(descriptor.digest));
       if (statSync(file, { throwIfNoEntry: false })?.isFile() !== true) {
-        throw new ImageError(`${directory} has no blob ${descriptor.digest}`, 'the layout is incomplete; copy the image again (e.g. skopeo copy)');
+        throw new ImageError(`${directory} has no blob ${descriptor.digest}`, FIX_IMAGE);
       }
       return createReadStream(file);
     },
@@ -144,7 +142,7 @@ export async function createLayoutDestination(destination: string): Promise<Imag
     work = await mkdtemp(join(dirname(destination), `.${basename(destination)}.partial-`));
     await mkdir(join(work, 'blobs', 'sha256'), { recursive: true });
   } catch (error) {
-    throw new DestinationError(`cannot create ${destination} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check that the parent directory exists and is writable');
+    throw new DestinationError(`cannot create ${destination} (${errorCode(error)})`, 'check that the parent directory exists and is writable');
   }
   let pending = 0;
   const place = async (temporary: string, digest: string): Promise<void> => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isJsonObject, type JsonObject } from '../../encoding/go-json.ts';
 import { quoteUntrusted } from '../../encoding/untrusted-text.ts';
 import { ImageError } from '../../errors.ts';
+import type { LayerDescriptor } from '../../payload/payload.ts';
 import { MAX_DOCUMENT_BYTES } from '../../limits.ts';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from './media-types.ts';
 
@@ -10,11 +11,7 @@ import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from './media-types.ts';
  * layout's index.json, manifests, or a single descriptor. Everything is
  * validated before use, digests above all, since they become file names.
  */
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations: ReadonlyMap<string, string>;
+export interface Descriptor extends LayerDescriptor {
   /** "linux/amd64" when the descriptor names a platform. */
   platform: string | null;
   /** The JSON object as found, so that a rewrite keeps every field it does not change. */
@@ -51,6 +48,7 @@ export { MAX_DOCUMENT_BYTES };
 /** Deeper than any real image: nested indexes beyond this are a loop or an attack. */
 const MAX_INDEX_DEPTH = 8;
 
+/** The one hint for an image the operator commands find broken (malformed, incomplete, failing its digests): a fresh copy fixes it. */
 export const FIX_IMAGE = 'the image is corrupt or not an OCI image; copy it again (e.g. skopeo copy)';
 
 export function sha256Digest(bytes: Uint8Array): string {
@@ -121,11 +119,10 @@ export function parseRootIndex(bytes: Uint8Array, location: string): ImageIndex 
   return root;
 }
 
-/** Checks a blob read whole against its descriptor. */
-export function verifyBlob(bytes: Uint8Array, descriptor: Descriptor, where: string): void {
-  const actual = `${digestAlgorithm(descriptor.digest)}:${createHash(digestAlgorithm(descriptor.digest)).update(bytes).digest('hex')}`;
-  if (bytes.length !== descriptor.size || actual !== descriptor.digest) {
-    throw new ImageError(`${where} blob ${descriptor.digest} does not match its descriptor (size or digest)`, FIX_IMAGE);
+/** Checks a blob as read, its length and its digest (in the descriptor's algorithm), against its descriptor. */
+export function verifyBlob(descriptor: Descriptor, length: number, digest: string): void {
+  if (length !== descriptor.size || digest !== descriptor.digest) {
+    throw new ImageError(`blob ${descriptor.digest} does not match its descriptor (size or digest)`, FIX_IMAGE);
   }
 }
 
@@ -161,7 +158,8 @@ export async function walkImage(root: ImageIndex, walk: ImageWalk): Promise<Buff
       const where = `blob ${descriptor.digest}`;
       if (descriptor.size > MAX_DOCUMENT_BYTES) throw new ImageError(`${where} is too large for a manifest (${descriptor.size} bytes)`, FIX_IMAGE);
       const bytes = await walk.readBlob(descriptor);
-      verifyBlob(bytes, descriptor, where);
+      const algorithm = digestAlgorithm(descriptor.digest);
+      verifyBlob(descriptor, bytes.length, `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`);
       const document = parseImageDocument(bytes, where);
       let replacement: Buffer | null = null;
       if (document.kind === 'index') {

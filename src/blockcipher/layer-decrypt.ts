@@ -25,7 +25,7 @@ export type ReleasePlaintext = (plaintext: Buffer) => void;
  * The last HELD_BACK_BYTES of plaintext (at least), withheld until the HMAC
  * verifies: `hold` releases what is older.
  */
-export class HeldBackTail {
+class HeldBackTail {
   readonly #held: Buffer[] = [];
   #heldBytes = 0;
 
@@ -54,16 +54,6 @@ export class HeldBackTail {
 }
 
 /**
- * The AES-CTR counter block for byte `offset` (a multiple of 16) of a layer
- * whose first block is `nonce`: ocicrypt (Go's cipher.NewCTR) and OpenSSL
- * both count the whole 16-byte block as one big-endian number, wrapping at 2^128.
- */
-export function counterAt(nonce: Buffer, offset: number): Buffer {
-  const block = (BigInt(`0x${nonce.toString('hex')}`) + BigInt(offset / 16)) & ((1n << 128n) - 1n);
-  return Buffer.from(block.toString(16).padStart(32, '0'), 'hex');
-}
-
-/**
  * AES-256-CTR decryption with HMAC-SHA256 over the ciphertext: constant
  * memory, output length = input length, and the last HELD_BACK_BYTES of
  * plaintext released only after a constant-time tag comparison. Plaintext
@@ -74,7 +64,6 @@ export class LayerDecryption {
   readonly #hmac;
   readonly #expectedHmac: Buffer;
   readonly #tail = new HeldBackTail();
-  #offset = 0;
   /** Without a payload: the sha256 the whole ciphertext must have, i.e. the digest of the descriptor we found for it. */
   readonly #blobDigest: { hash: Hash; expectedHex: string } | undefined;
 
@@ -89,8 +78,7 @@ export class LayerDecryption {
 
   /** Authenticates and decrypts the next ciphertext bytes; the caller may reuse `ciphertext` afterwards. */
   update(ciphertext: Uint8Array, release: ReleasePlaintext): void {
-    this.authenticate(ciphertext);
-    this.#offset += ciphertext.length;
+    this.#authenticate(ciphertext);
     for (let offset = 0; offset < ciphertext.length; offset += PIECE_BYTES) {
       this.#tail.hold(this.#decipher.update(ciphertext.subarray(offset, offset + PIECE_BYTES)), release);
     }
@@ -103,7 +91,7 @@ export class LayerDecryption {
   final(release: ReleasePlaintext): void {
     const tail = this.#decipher.final();
     try {
-      this.verify();
+      this.#verify();
     } catch (error) {
       this.#tail.discard();
       throw error;
@@ -112,28 +100,13 @@ export class LayerDecryption {
     if (tail.length > 0) release(tail);
   }
 
-  /**
-   * Stops decrypting here: returns how many ciphertext bytes were decrypted
-   * and the withheld tail, for another decipher to go on with (see
-   * src/platform/layer-decrypt-stdio.ts). This object then only authenticates
-   * (`authenticate`, `verify`).
-   */
-  handOver(): { offset: number; tail: HeldBackTail } {
-    return { offset: this.#offset, tail: this.#tail };
-  }
-
-  /** Authenticates the next ciphertext bytes (alone after handOver). */
-  authenticate(ciphertext: Uint8Array): void {
+  #authenticate(ciphertext: Uint8Array): void {
     this.#hmac.update(ciphertext);
     this.#blobDigest?.hash.update(ciphertext);
   }
 
-  /**
-   * At the end of the layer (by final, or after handOver): throws
-   * IntegrityError unless the HMAC verifies and, without a payload, the
-   * stream's sha256 is the found descriptor's digest.
-   */
-  verify(): void {
+  /** Throws IntegrityError unless the HMAC verifies and, without a payload, the stream's sha256 is the found descriptor's digest. */
+  #verify(): void {
     if (!this.#hmacVerifies()) throw integrityError();
     if (this.#blobDigest === undefined) return;
     const streamed = this.#blobDigest.hash.digest('hex');

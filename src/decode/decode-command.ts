@@ -16,10 +16,9 @@ const PAYLOAD_REQUIRED_HINT =
 
 /** The containerd hot path: payload and keys in, decrypted layer out. Returns the exit code. */
 export async function runDecode(argv: readonly string[]): Promise<number> {
-  // One thread-pool thread, not libuv's 4: the decode queues at most two jobs
-  // at once (the key unwrap, then AES-CTR stretches of a long layer), and each
-  // thread that ran one keeps its own malloc arena (docs/performance.md: how
-  // much). libuv reads this when the pool first starts, which is later.
+  // One thread-pool thread, not libuv's 4: the decode queues one job at a
+  // time there (the key unwrap), and each thread that ran one keeps its own
+  // malloc arena.
   process.env['UV_THREADPOOL_SIZE'] ??= '1';
   let layerDigest: string | null = null;
   try {
@@ -49,7 +48,7 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
     const options = await unwrapLayerKey(payload.descriptor, keys);
     // stdin -> stdout with blocking I/O: I/O failures throw InputError or
     // OutputError, a failed HMAC IntegrityError with the tail withheld.
-    await decryptStandardStreams(options);
+    decryptStandardStreams(options);
     return 0;
   } catch (error) {
     writeErrorLine(errorLine(error, layerDigest));

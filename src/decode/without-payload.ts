@@ -50,7 +50,7 @@ export async function decryptWithoutPayload(call: CallWithoutPayload): Promise<v
       firstFailure ??= error;
       continue;
     }
-    await decryptStandardStreams(options, { start: stdinStart, sha256Hex: layer.hex });
+    decryptStandardStreams(options, { start: stdinStart, sha256Hex: layer.hex });
     return;
   }
   if (firstFailure !== null) throw firstFailure;

@@ -1,6 +1,5 @@
 import { LayerDecryption } from '../blockcipher/layer-decrypt.ts';
 import type { LayerCipherOptions } from '../blockcipher/options.ts';
-import { ThreadPoolCtr } from '../blockcipher/thread-pool-ctr.ts';
 import { InputError, OutputError, errorCode } from '../errors.ts';
 import { readSome, writeAll } from './blocking-io.ts';
 
@@ -15,26 +14,8 @@ const STDOUT = 1;
  */
 const READ_BYTES = 64 * 1024;
 
-/**
- * A layer longer than this is a long stream: its decryption moves to the
- * thread pool (see decryptRestOnThreadPool) and V8's optimizing compilers
- * stop (see stopOptimizingJavaScript). Below it, one thread is done sooner.
- */
+/** A layer longer than this is a long stream: see stopOptimizingJavaScript. */
 const LONG_STREAM_BYTES = 8 * 1024 * 1024;
-
-/**
- * A long stream goes to the thread pool in stretches of this size: one
- * WebCrypto job each, so the per-job cost on the main thread is paid every
- * 256 KiB, not every 64 KiB read.
- */
-const STRETCH_BYTES = 256 * 1024;
-
-/**
- * Stretches handed to the thread pool and not yet written: while the main
- * thread reads and authenticates one, the one before it is decrypted, which
- * keeps a core busy on each side; more would only hold more memory.
- */
-const STRETCHES_IN_FLIGHT = 2;
 
 /**
  * What a payload-less call already knows of stdin: its first bytes, read to
@@ -52,27 +33,18 @@ export interface IdentifiedBlob {
  * and IntegrityError at the end if the HMAC (or, for an identified blob, its
  * digest) does not verify (the layer's tail withheld).
  */
-export async function decryptStandardStreams(options: LayerCipherOptions, blob?: IdentifiedBlob): Promise<void> {
-  // A long layer's thread-pool decipher needs the key; LayerDecryption wipes the one in options.
-  const poolKey = new Uint8Array(options.symmetricKey);
+export function decryptStandardStreams(options: LayerCipherOptions, blob?: IdentifiedBlob): void {
   const decryption = new LayerDecryption(options, blob?.sha256Hex);
   const input = Buffer.allocUnsafe(READ_BYTES);
   let streamed = 0;
-  try {
-    if (blob !== undefined) {
-      streamed = blob.start.length;
-      decryption.update(blob.start, release);
-    }
-    for (let read = readInput(input); read > 0; read = readInput(input)) {
-      streamed += read;
-      decryption.update(input.subarray(0, read), release);
-      if (streamed >= LONG_STREAM_BYTES) {
-        stopOptimizingJavaScript();
-        return await decryptRestOnThreadPool(decryption, await ThreadPoolCtr.create(poolKey, options.nonce));
-      }
-    }
-  } finally {
-    poolKey.fill(0);
+  if (blob !== undefined) {
+    streamed = blob.start.length;
+    decryption.update(blob.start, release);
+  }
+  for (let read = readInput(input); read > 0; read = readInput(input)) {
+    if (streamed < LONG_STREAM_BYTES && streamed + read >= LONG_STREAM_BYTES) stopOptimizingJavaScript();
+    streamed += read;
+    decryption.update(input.subarray(0, read), release);
   }
   decryption.final(release);
 }
@@ -91,49 +63,6 @@ export function readStandardInputPrefix(length: number): Buffer {
     filled += read;
   }
   return prefix.subarray(0, filled);
-}
-
-/**
- * The rest of a long layer: the main thread reads stdin, computes the HMAC
- * and writes stdout; AES-CTR runs on the thread pool, STRETCHES_IN_FLIGHT
- * stretches at a time. The HMAC verdict decides, as in
- * LayerDecryption.final, whether the withheld tail is written.
- */
-async function decryptRestOnThreadPool(decryption: LayerDecryption, ctr: ThreadPoolCtr): Promise<void> {
-  const { offset: start, tail } = decryption.handOver();
-  const stretch = Buffer.allocUnsafeSlow(STRETCH_BYTES);
-  const inFlight: Promise<Buffer>[] = [];
-  // Counter blocks are 16 bytes: a start inside one decrypts that block from
-  // its beginning (the bytes before `start` are whatever the buffer holds)
-  // and drops their plaintext.
-  let offset = start - (start % 16);
-  let lead = start % 16;
-  for (let ended = false; !ended; ) {
-    let filled = lead;
-    while (filled < STRETCH_BYTES) {
-      const read = readInput(stretch.subarray(filled));
-      if (read === 0) {
-        ended = true;
-        break;
-      }
-      decryption.authenticate(stretch.subarray(filled, filled + read));
-      filled += read;
-    }
-    if (filled > lead) {
-      const dropped = lead;
-      inFlight.push(ctr.decrypt(offset, stretch.subarray(0, filled)).then((plaintext) => (dropped === 0 ? plaintext : plaintext.subarray(dropped))));
-      offset += filled;
-      lead = 0;
-    }
-    while (inFlight.length >= (ended ? 1 : STRETCHES_IN_FLIGHT)) tail.hold(await inFlight.shift()!, release);
-  }
-  try {
-    decryption.verify();
-  } catch (error) {
-    tail.discard();
-    throw error;
-  }
-  tail.releaseAll(release);
 }
 
 /** Writes plaintext that left the withheld tail, and frees it. */

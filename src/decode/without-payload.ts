@@ -1,6 +1,7 @@
 import { unwrapLayerKey } from './unwrap-layer-key.ts';
 import { quoteUntrusted } from '../encoding/untrusted-text.ts';
 import { DecoderError, ManifestNotFoundError } from '../errors.ts';
+import type { DecryptionKeys } from '../keys/decryption-keys.ts';
 import type { DecryptParameters } from '../payload/payload.ts';
 import { decryptStandardStreams, readStandardInputPrefix } from '../platform/layer-decrypt-stdio.ts';
 import { keysForCall } from './call-keys.ts';
@@ -40,11 +41,14 @@ export async function decryptWithoutPayload(call: CallWithoutPayload): Promise<v
     stdinEnded: stdinStart.length < STDIN_PREFIX_BYTES,
   });
   call.reportLayer(`sha256:${layer.hex}`);
+  // Read once, on the first descriptor found: the keys serve every manifest tried.
+  let keys: DecryptionKeys | undefined;
   let firstFailure: DecoderError | null = null;
   for (const descriptor of layer.descriptors) {
     let options;
     try {
-      options = await unwrapLayerKey(descriptor, keysForCall(call.keysDirectory, call.parameters));
+      keys ??= keysForCall(call.keysDirectory, call.parameters);
+      options = await unwrapLayerKey(descriptor, keys);
     } catch (error) {
       if (!(error instanceof DecoderError)) throw error;
       firstFailure ??= error;

@@ -100,15 +100,11 @@ function writeOutput(bytes: Buffer): void {
   try {
     writeAll(STDOUT, bytes);
   } catch (error) {
-    throw outputError(errorCode(error));
+    throw new OutputError(
+      `the decrypted layer could not be written (${errorCode(error)}): containerd closed our output`,
+      'nothing to fix here if the pull was cancelled',
+    );
   }
-}
-
-function outputError(code: string): OutputError {
-  return new OutputError(
-    `the decrypted layer could not be written (${code}): containerd closed our output`,
-    'nothing to fix here if the pull was cancelled',
-  );
 }
 
 /**

@@ -48,7 +48,7 @@ describe('long layers', () => {
   });
 
   it('counts the counter block across 2^128, as ocicrypt and OpenSSL do', async () => {
-    // The counter wraps at byte 10 MiB + 100 KiB: inside a thread-pool stretch.
+    // The counter wraps at byte 10 MiB + 100 KiB: past the long-stream threshold.
     const wrapping = await makeLayer(12 * MiB, Buffer.from('fffffffffffffffffffffffffff5e700', 'hex'));
     const run = await runDecoder({ args, stdin: wrapping.encrypted, payload: wrapping.payload });
     assert.equal(run.code, 0, run.stderr);

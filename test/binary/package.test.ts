@@ -193,7 +193,8 @@ describe(`release packages (linux-${ARCH})`, { skip: toolAvailable('dpkg-deb') ?
     const env = { ...process.env, GNUPGHOME: gnupgHome, SIGNING_KEY: 'release-test@example.org' };
     assert.match(execFileSync('bash', [checksums, output], { encoding: 'utf8', env }), /SHA256SUMS\.asc \(signed by release-test@example\.org\)/);
     gpg('--verify', join(output, 'SHA256SUMS.asc'), join(output, 'SHA256SUMS'));
-    writeFileSync(join(output, 'SHA256SUMS'), readFileSync(join(output, 'SHA256SUMS'), 'utf8').replace(/^./, '0'));
+    // Flip the first hex digit to another one (a fixed replacement is a no-op when the digest starts with it).
+    writeFileSync(join(output, 'SHA256SUMS'), readFileSync(join(output, 'SHA256SUMS'), 'utf8').replace(/^./, (digit) => (digit === '0' ? '1' : '0')));
     assert.throws(() => gpg('--verify', join(output, 'SHA256SUMS.asc'), join(output, 'SHA256SUMS')), 'a changed SHA256SUMS fails verification');
   });
 });

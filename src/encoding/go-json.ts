@@ -55,18 +55,23 @@ export function numberField(object: JsonObject, name: string, path: string): num
   return value;
 }
 
-/** A Go []byte: standard base64 text, or an array of integers 0..255. */
-export function bytesValue(value: unknown, path: string): Buffer | undefined {
+/**
+ * A Go []byte: standard base64 text, or an array of integers 0..255. A path
+ * that costs something to build (it quotes untrusted text) is a function,
+ * called only for the error.
+ */
+export function bytesValue(value: unknown, path: string | (() => string)): Buffer | undefined {
+  const where = () => (typeof path === 'string' ? path : path());
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') {
     const bytes = decodeStdBase64(value);
-    if (bytes === null) throw new GoJsonError(`${path} is not valid base64`);
+    if (bytes === null) throw new GoJsonError(`${where()} is not valid base64`);
     return bytes;
   }
   if (Array.isArray(value) && value.every((n) => Number.isInteger(n) && n >= 0 && n <= 255)) {
     return Buffer.from(value as number[]);
   }
-  throw new GoJsonError(`${path} must be base64 text or an array of bytes`);
+  throw new GoJsonError(`${where()} must be base64 text or an array of bytes`);
 }
 
 export function bytesField(object: JsonObject, name: string, path: string): Buffer | undefined {
@@ -79,7 +84,7 @@ export function bytesMapField(object: JsonObject, name: string, path: string): M
   const value = objectField(object, name, path);
   if (value === undefined) return map;
   for (const [key, entry] of Object.entries(value)) {
-    const bytes = bytesValue(entry, `${path}.${name}[${quoteUntrusted(key)}]`);
+    const bytes = bytesValue(entry, () => `${path}.${name}[${quoteUntrusted(key)}]`);
     if (bytes !== undefined) map.set(key, bytes);
   }
   return map;

@@ -15,16 +15,20 @@
  * (Zl, Zp), private-use (Co) and unassigned (Cn) code points, whose glyphs
  * are up to the terminal.
  */
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/gu;
-const UNSAFE_OR_SPACE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\s]+/gu;
+const UNSAFE_CLASSES = '\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Co}\\p{Cn}';
+// Built on first use, not at load: V8 takes about as long to build these
+// Unicode property classes as to decrypt a small layer, and a decode that
+// succeeds shows no untrusted text (docs/performance.md, start-up).
+let unsafe: RegExp | undefined;
+let unsafeOrSpace: RegExp | undefined;
 
 /**
  * Quoted and escaped, JSON style, and cut to `max` characters: for text
  * inside a message, where the reader must see where it starts and ends.
  */
 export function quoteUntrusted(text: string, max = 64): string {
-  // JSON.stringify escapes only C0 controls and lone surrogates: the rest of UNSAFE is escaped here, both halves of an astral one.
-  return JSON.stringify(cut(text, max)).replace(UNSAFE, (character) =>
+  // JSON.stringify escapes only C0 controls and lone surrogates: the rest of the unsafe classes is escaped here, both halves of an astral one.
+  return JSON.stringify(cut(text, max)).replace((unsafe ??= new RegExp(`[${UNSAFE_CLASSES}]`, 'gu')), (character) =>
     [...Array(character.length).keys()].map((unit) => `\\u${character.charCodeAt(unit).toString(16).padStart(4, '0')}`).join(''),
   );
 }
@@ -35,7 +39,7 @@ export function quoteUntrusted(text: string, max = 64): string {
  * cell, a provider's stderr, the error line itself).
  */
 export function printable(text: string, max = 200): string {
-  return cut(text.replace(UNSAFE_OR_SPACE, ' ').trim(), max);
+  return cut(text.replace((unsafeOrSpace ??= new RegExp(`[${UNSAFE_CLASSES}\\s]+`, 'gu')), ' ').trim(), max);
 }
 
 /** An ellipsis marks the cut, which never falls between the two halves of a surrogate pair. */

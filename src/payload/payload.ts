@@ -97,10 +97,10 @@ function payloadFromJson(root: unknown): Payload | PayloadWithoutDescriptor {
 function parametersFromJson(object: JsonObject): DecryptParameters {
   const parameters = new Map<string, (Buffer | null)[]>();
   for (const [name, values] of Object.entries(object)) {
-    const path = `payload parameter ${quoteUntrusted(name)}`;
+    const path = () => `payload parameter ${quoteUntrusted(name)}`;
     if (values === null) continue;
-    if (!Array.isArray(values)) throw new GoJsonError(`${path} must be an array`);
-    parameters.set(name, values.map((value, i) => bytesValue(value, `${path}[${i}]`) ?? null));
+    if (!Array.isArray(values)) throw new GoJsonError(`${path()} must be an array`);
+    parameters.set(name, values.map((value, i) => bytesValue(value, () => `${path()}[${i}]`) ?? null));
   }
   return parameters;
 }

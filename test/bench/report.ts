@@ -130,6 +130,7 @@ for (const [label, name] of [
   ['node -e 0', '`node -e 0` (the embedded Node runtime)'],
   ['node -e crypto', '`node -e "require(\'node:crypto\')"`: the floor of any decoder on this runtime'],
   ['empty SEA', 'empty SEA (same build, empty script)'],
+  ['crypto SEA', 'SEA that only loads `node:crypto` (same build): the floor of a decoder shipped this way'],
   ['ctd-decoder --version', '`ctd-decoder --version`'],
   ['node --version', '`node --version`'],
 ] as const) {
@@ -146,6 +147,8 @@ targets.push(['1 MiB layer within 1.15x of `node -e 0`', ratio(ours1m / nodeEmpt
 targets.push(['`--version` within 1.05x of `node -e 0`', ratio(version / nodeEmpty), version / nodeEmpty <= 1.05]);
 const cryptoFloor = medianOf(startup, 'node -e crypto');
 if (cryptoFloor !== null) targets.push(['1 MiB layer vs `node -e "require(\'node:crypto\')"` (for information: the floor with crypto loaded)', ratio(ours1m / cryptoFloor), null]);
+const cryptoSea = medianOf(startup, 'crypto SEA');
+if (cryptoSea !== null) targets.push(['1 MiB layer vs a SEA that only loads `node:crypto` (the proposed start-up measure)', ratio(ours1m / cryptoSea), null]);
 const emptySea = medianOf(startup, 'empty SEA');
 if (emptySea !== null) targets.push(['`--version` vs an empty SEA (for information: the floor of a single executable)', ratio(version / emptySea), null]);
 targets.push(['1 MiB layer vs the upstream decoder (for information)', ratio(ours1m / upstream1m), null]);

@@ -53,17 +53,21 @@ for layer in "${layers[@]}"; do
   read -r cipher_key[$layer] cipher_iv[$layer] _ < <("$node" test/bench/layer-inputs.ts "$bench/$layer" "$keys")
 done
 
-empty_sea=$bench/empty-sea
-if [ ! -x "$empty_sea" ] || [ packaging/build-binary.sh -nt "$empty_sea" ] || [ "$node" -nt "$empty_sea" ]; then
-  ENTRY=test/bench/empty-main.ts BUILD_DIR="$bench/empty-sea-build" OUTPUT="$empty_sea" bash packaging/build-binary.sh >"$bench/empty-sea.log" 2>&1 \
-    || { cat "$bench/empty-sea.log" >&2; exit 1; }
-fi
+# Baselines built exactly like the decoder: an empty SEA, and one that only loads node:crypto.
+empty_sea=$bench/empty-sea crypto_sea=$bench/crypto-sea
+for baseline in empty crypto; do
+  exe=$bench/$baseline-sea
+  if [ ! -x "$exe" ] || [ packaging/build-binary.sh -nt "$exe" ] || [ "test/bench/$baseline-main.ts" -nt "$exe" ] || [ "$node" -nt "$exe" ]; then
+    ENTRY=test/bench/$baseline-main.ts BUILD_DIR="$bench/$baseline-sea-build" OUTPUT="$exe" bash packaging/build-binary.sh >"$bench/$baseline-sea.log" 2>&1 \
+      || { cat "$bench/$baseline-sea.log" >&2; exit 1; }
+  fi
+done
 
 # A file just written (postject, cp, the linker) sits in the page cache in
 # large folios, and every start then maps and counts as RSS up to ~16 MiB more
 # of the executable than after a normal read from disk. Evict each executable
 # under test so its next run reads it back the usual way; warm-up runs follow.
-for exe in "$bin" "$upstream" "$node" "$empty_sea"; do
+for exe in "$bin" "$upstream" "$node" "$empty_sea" "$crypto_sea"; do
   dd if="$exe" iflag=nocache count=0 status=none 2>/dev/null || true
 done
 
@@ -104,6 +108,7 @@ timed startup "$start_rounds" "$start_runs" 3 \
   "node -e 0=$node -e 0" \
   "node -e crypto=$node -e 'require(\"node:crypto\")'" \
   "empty SEA=$empty_sea" \
+  "crypto SEA=$crypto_sea" \
   "ctd-decoder --version=$bin --version" \
   "node --version=$node --version"
 

@@ -28,7 +28,7 @@ const JWE_LAYER = loadLayerCase('jwe', 'rsa2048-gzip');
 const COMMAND_PROVIDER = join(REPO_ROOT, 'test', 'key-provider', 'command-provider.ts');
 const TIMEOUT_VARIABLE = 'CTD_DECODER_KEYPROVIDER_TIMEOUT_MS';
 const SHORT_TIMEOUT_MS = 400;
-/** Long enough for the command provider (a node process) to start and write its pid file on a busy machine. */
+/** Long enough for a shell script to start a child and write both pids (milliseconds) on a busy machine. */
 const COMMAND_TIMEOUT_MS = 2000;
 const dir = temporaryDirectory('ctd-decoder-key-provider-');
 
@@ -258,10 +258,17 @@ describe('provider failures: one coded line naming the provider', () => {
 
   it(`command hangs: killed after ${TIMEOUT_VARIABLE} with everything it started`, async () => {
     const pidFile = join(dir, 'hang.pids');
+    // A shell script, not the node provider: node took up to 0.5 s of the 2 s
+    // to start and write the pids on this 2-core machine, so a loaded run
+    // could kill it before it had started its child.
+    const hanging = join(dir, 'hanging-provider');
+    writeFileSync(hanging, `#!/bin/sh\nsleep 600 &\nprintf '%s\\n%s\\n' $$ $! >'${pidFile}'\nwait\n`, { mode: 0o755 });
+    const config = writeConfig({ 'test-command': { cmd: { path: hanging, args: [] } } });
     const started = Date.now();
-    const line = await commandFails(['--behave', 'hang', '--pid-file', pidFile], { [TIMEOUT_VARIABLE]: String(COMMAND_TIMEOUT_MS) });
+    const run = await decrypt(COMMAND_LAYER, { config, env: { [TIMEOUT_VARIABLE]: String(COMMAND_TIMEOUT_MS) } });
+    const line = assertFails(run, 'ERR_NO_MATCHING_KEY', COMMAND_LAYER);
     assert.ok(Date.now() - started < 15_000, 'the time limit was not applied');
-    assert.match(line, new RegExp(`gave no reply within ${COMMAND_TIMEOUT_MS} ms and was killed`));
+    assert.match(line, new RegExp(`${hanging}: gave no reply within ${COMMAND_TIMEOUT_MS} ms and was killed`));
     const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
     assert.equal(pids.length, 2);
     for (const pid of pids) await assertProcessGone(pid);

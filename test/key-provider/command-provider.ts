@@ -3,15 +3,12 @@
  * reads one ocicrypt key-provider request on stdin, answers on stdout.
  *
  *   node test/key-provider/command-provider.ts [--secret command|grpc]
- *     [--optsdata-array] [--record FILE] [--pid-file FILE]
- *     [--behave ok|fail|garbage|hang|exit-after-reply]
+ *     [--optsdata-array] [--record FILE]
+ *     [--behave ok|fail|garbage|exit-after-reply]
  *
- * --record appends every request (one JSON line) to FILE; --pid-file writes
- * the pids of this process and, with --behave hang, of a child it starts, so
- * a test can check that the time limit ended both.
+ * --record appends every request (one JSON line) to FILE.
  */
-import { spawn } from 'node:child_process';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { PROVIDER_SECRETS, answerRequest, type ProviderSecretName } from './wrapping.ts';
@@ -21,7 +18,6 @@ const { values } = parseArgs({
     secret: { type: 'string', default: 'command' },
     'optsdata-array': { type: 'boolean', default: false },
     record: { type: 'string' },
-    'pid-file': { type: 'string' },
     behave: { type: 'string', default: 'ok' },
   },
 });
@@ -50,12 +46,6 @@ switch (values.behave) {
   case 'garbage':
     process.stdout.write('this is not JSON, and it mentions optsdata\n');
     break;
-  case 'hang': {
-    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
-    if (values['pid-file']) writeFileSync(values['pid-file'], `${process.pid}\n${child.pid}\n`);
-    setInterval(() => {}, 60_000);
-    break;
-  }
   default:
     process.stderr.write(`test provider: unknown --behave ${values.behave}\n`);
     process.exit(2);

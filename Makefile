@@ -96,7 +96,7 @@ QEMU_ARM64 := qemu-aarch64 -L /usr/aarch64-linux-gnu
 ARM64_SUITES := test/binary/jwe.test.ts test/binary/pgp.test.ts test/binary/pkcs7.test.ts test/binary/addon.test.ts test/binary/package.test.ts
 ARM64_TESTS := byte-identically|pkcs7 layers made by skopeo|pkcs7 items made by openssl|in the payload with privkeys-passwords|passphrase from the payload|tampered item|embedded PKCS\#11 addon|release packages|install layout
 
-.PHONY: build-arm64 test-arm64 package reproducible-check
+.PHONY: build-arm64 test-arm64 package reproducible-check relink-check
 build-arm64: $(BINARY_ARM64)
 
 $(NODE_ARM64): node_modules/.package-lock.json packaging/fetch-runtime.sh
@@ -124,3 +124,8 @@ package: $(BINARY) $(BINARY_ARM64)
 # each: binaries, packages and SBOMs must be byte-identical.
 reproducible-check:
 	bash packaging/reproducible-check.sh
+
+# docs/releases.md's steps to rebuild with a modified openpgp, followed in a
+# clean clone of HEAD; the result must carry the change and pass the OpenPGP tests.
+relink-check:
+	bash packaging/relink-check.sh

@@ -244,8 +244,8 @@ class ManifestScan {
     const path = this.#store.blobPath(entry.hex);
     const start = readFileStart(path, Math.min(entry.size, FIRST_READ_BYTES), this.#firstRead);
     if (start === null || !startsLikeJsonObject(start)) return null;
-    const whole = start.length < FIRST_READ_BYTES ? start : readFileStart(path, MAX_MANIFEST_BYTES + 1);
-    if (whole === null || whole.length > MAX_MANIFEST_BYTES || !whole.includes(needle)) return null;
+    const whole = start.length < FIRST_READ_BYTES ? start : readWholeManifest(path);
+    if (whole === null || !whole.includes(needle)) return null;
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(whole);
@@ -257,6 +257,12 @@ class ManifestScan {
     this.manifestsRead++;
     return layers;
   }
+}
+
+/** A blob the first read did not hold whole: all of it, sized by the file, or null past MAX_MANIFEST_BYTES. */
+function readWholeManifest(path: string): Buffer | null {
+  const read = readSmallRegularFile(path, MAX_MANIFEST_BYTES);
+  return read.ok ? read.bytes : null;
 }
 
 function startsLikeJsonObject(bytes: Buffer): boolean {

@@ -86,7 +86,7 @@ export async function findLayer(inputs: LookupInputs): Promise<FoundLayer> {
     }
   }
 
-  const store = named ?? (await locateContentStore(inputs, openBlobs.map((blob) => blob.contentStore)));
+  const store = named ?? (await locateContentStore(inputs, [...stores.values()]));
   const scan = new ManifestScan(store, inputs.mediaType);
   const listed = scan.allEncryptedLayers();
   for (const [hex, descriptors] of listed) {
@@ -99,7 +99,8 @@ export async function findLayer(inputs: LookupInputs): Promise<FoundLayer> {
   );
 }
 
-async function locateContentStore(inputs: LookupInputs, openStores: readonly string[]): Promise<ContentStoreFiles> {
+/** `openStores`: the stores of the blobs containerd has open, as findLayer found them (null: no store there any more). */
+async function locateContentStore(inputs: LookupInputs, openStores: readonly (ContentStoreFiles | null)[]): Promise<ContentStoreFiles> {
   if (inputs.contentStore !== null) {
     const store = ContentStoreFiles.at(inputs.contentStore.path);
     if (store !== null) return store;
@@ -109,10 +110,8 @@ async function locateContentStore(inputs: LookupInputs, openStores: readonly str
     );
   }
   const looked: string[] = [];
-  for (const directory of new Set(openStores)) {
-    const store = ContentStoreFiles.at(directory);
-    if (store !== null) return store;
-  }
+  const open = openStores.find((store) => store !== null);
+  if (open != null) return open;
   looked.push(`the open files of containerd (pid ${inputs.parentPid}): ${openStores.length === 0 ? 'no content-store blob' : 'stores gone'}`);
 
   for (const { root, origin } of await rootsFromCommandLine(inputs.parentPid, looked)) {

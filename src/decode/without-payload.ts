@@ -30,11 +30,12 @@ export interface CallWithoutPayload {
 export async function decryptWithoutPayload(call: CallWithoutPayload): Promise<void> {
   const stdinStart = readStandardInputPrefix(STDIN_PREFIX_BYTES);
   const optionPath = call.contentStore ?? (call.env[CONTENT_STORE_VARIABLE] || null);
+  const mediaType = call.env['STREAM_PROCESSOR_MEDIATYPE'] || null;
   const layer = await findLayer({
     contentStore:
       optionPath === null ? null : { path: optionPath, origin: call.contentStore !== null ? '--content-store' : CONTENT_STORE_VARIABLE },
     parentPid: process.ppid,
-    mediaType: call.env['STREAM_PROCESSOR_MEDIATYPE'] || null,
+    mediaType,
     uid: process.getuid?.() ?? 0,
     env: call.env,
     stdinStart,
@@ -60,7 +61,7 @@ export async function decryptWithoutPayload(call: CallWithoutPayload): Promise<v
   if (firstFailure !== null) throw firstFailure;
   throw new ManifestNotFoundError(
     `no manifest among the ${layer.blobCount()} blobs of content store ${quoteUntrusted(layer.contentStore, 300)} lists this layer as an encrypted layer${
-      call.env['STREAM_PROCESSOR_MEDIATYPE'] ? ` of type ${quoteUntrusted(call.env['STREAM_PROCESSOR_MEDIATYPE'], 100)}` : ''
+      mediaType === null ? '' : ` of type ${quoteUntrusted(mediaType, 100)}`
     }`,
     "the image's manifest must be in the content store the layer comes from: pull the image again, or have containerd send the payload",
   );

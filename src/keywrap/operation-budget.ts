@@ -8,13 +8,10 @@ import { MAX_PRIVATE_KEY_OPERATIONS_PER_LAYER, MAX_PROVIDER_CALLS_PER_LAYER, MAX
  */
 export type OperationKind = 'private-key' | 'token' | 'provider';
 
-/** The layer's budget for one kind of operation is spent; `limit` says which, for the error line. */
+/** The layer's budget for one kind of operation is spent; the message says which, for the error line. */
 export class OperationLimitReached extends Error {
-  readonly limit: string;
-
   constructor(limit: string) {
     super(`stopped at the limit of ${limit}`);
-    this.limit = limit;
   }
 }
 

@@ -2,7 +2,8 @@ import { compactDecrypt, flattenedDecrypt, type DecryptOptions } from 'jose';
 import { plural } from '../encoding/plural.ts';
 import { privateKeysOfType, type SuppliedPrivateKey } from '../keys/decryption-keys.ts';
 import { OperationBudget } from './operation-budget.ts';
-import { CAN_TRY, MAX_RECIPIENTS_PER_ITEM, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
+import { MAX_RECIPIENTS_PER_ITEM } from '../limits.ts';
+import { CAN_TRY, UnwrapFailure, cannotTry, type KeyWrapScheme } from './scheme.ts';
 
 /**
  * What ocicrypt (go-jose) produces, and nothing else: key agreement or

@@ -46,12 +46,6 @@ export function cannotTry(missing: string): KeyCheck {
 }
 
 /**
- * More recipients in one wrapped-key item than any encryptor writes: schemes
- * treat such an item as malformed.
- */
-export { MAX_RECIPIENTS_PER_ITEM } from '../limits.ts';
-
-/**
  * Why a scheme that had keys could not unwrap, which decides the error code:
  * - 'no-key-fits': keys were tried and none opened an item (ERR_NO_MATCHING_KEY);
  * - 'no-usable-key': none of the keys could even be tried (protected without

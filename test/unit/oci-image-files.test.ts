@@ -9,7 +9,8 @@ import { closeSync, mkdirSync, openSync, truncateSync, writeFileSync, writeSync 
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ImageError } from '../../src/errors.ts';
-import { MAX_DOCUMENT_BYTES, parseDescriptor } from '../../src/operator/oci/image.ts';
+import { MAX_DOCUMENT_BYTES } from '../../src/limits.ts';
+import { parseDescriptor } from '../../src/operator/oci/image.ts';
 import { openImage } from '../../src/operator/oci/image-files.ts';
 import { temporaryDirectory } from '../support/temporary.ts';
 

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import { assembleDecryptionKeys } from '../../src/keys/decryption-keys.ts';
 import { jweScheme } from '../../src/keywrap/jwe.ts';
 import { pkcs11SchemeWith } from '../../src/keywrap/pkcs11.ts';
-import { MAX_RECIPIENTS_PER_ITEM, UnwrapFailure } from '../../src/keywrap/scheme.ts';
+import { MAX_RECIPIENTS_PER_ITEM } from '../../src/limits.ts';
+import { UnwrapFailure } from '../../src/keywrap/scheme.ts';
 import { systemPkcs11Host } from '../../src/platform/pkcs11-host.ts';
 import { fixtureKey, loadLayerCase } from '../support/fixtures.ts';
 

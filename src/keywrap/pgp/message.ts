@@ -1,5 +1,5 @@
 import { decrypt, readMessage, type KeyID, type PrivateKey } from 'openpgp';
-import { MAX_RECIPIENTS_PER_ITEM } from '../scheme.ts';
+import { MAX_RECIPIENTS_PER_ITEM } from '../../limits.ts';
 import { DECRYPT_CONFIG } from './config.ts';
 import { packetLimitProblem } from './packets.ts';
 

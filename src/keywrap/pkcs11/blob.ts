@@ -1,6 +1,6 @@
 import { decodeStdBase64 } from '../../encoding/base64.ts';
 import { field, isJsonObject } from '../../encoding/go-json.ts';
-import { MAX_RECIPIENTS_PER_ITEM } from '../scheme.ts';
+import { MAX_RECIPIENTS_PER_ITEM } from '../../limits.ts';
 import { oaepHashOf, type OaepHash } from './oaep.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { MAX_RECIPIENTS_PER_ITEM } from '../scheme.ts';
+import { MAX_RECIPIENTS_PER_ITEM } from '../../limits.ts';
 import {
   DerError,
   childrenOf,

@@ -3,7 +3,8 @@ import { chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'no
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DestinationError, ImageError, errorCode } from '../../errors.ts';
-import { FIX_IMAGE, MAX_DOCUMENT_BYTES, sha256Digest, type Descriptor } from './image.ts';
+import { MAX_DOCUMENT_BYTES } from '../../limits.ts';
+import { FIX_IMAGE, sha256Digest, type Descriptor } from './image.ts';
 import type { BlobWriter, ImageDestination, ImageSource } from './image-io.ts';
 import { indexTar, type TarEntry } from './tar.ts';
 import { openRegularFile, readSmallRegularFile } from '../../platform/small-file.ts';

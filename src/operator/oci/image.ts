@@ -42,9 +42,6 @@ export type ImageDocument = ImageIndex | ImageManifest | LoneDescriptor;
 /** The digests we can verify; the spec's grammar allows more, but nothing writes them. */
 const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
-/** Manifests and indexes are a few KiB; a larger one is not read into memory. */
-export { MAX_DOCUMENT_BYTES };
-
 /** Deeper than any real image: nested indexes beyond this are a loop or an attack. */
 const MAX_INDEX_DEPTH = 8;
 

@@ -182,7 +182,6 @@ export function leaseSiblings(readAt: ReadAt, digest: string): string[] {
   const meta = currentMeta(readAt);
   if (meta === null) return [];
   const bolt = new BoltReader(readAt, meta.pageSize);
-  const wanted = Buffer.from(digest);
   const siblings: string[] = [];
   try {
     const v1 = bolt.bucket(meta.root, 'v1');
@@ -196,7 +195,7 @@ export function leaseSiblings(readAt: ReadAt, digest: string): string[] {
         const content = leaseBucket === null ? null : bolt.bucket(leaseBucket, 'content');
         if (content === null) continue;
         const held = [...bolt.entries(content)].map((entry) => entry.key.toString('latin1'));
-        if (!held.some((key) => wanted.equals(Buffer.from(key, 'latin1')))) continue;
+        if (!held.includes(digest)) continue;
         for (const key of held) if (key !== digest && !siblings.includes(key)) siblings.push(key);
       }
     }

@@ -3,8 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DECODER_BIN, REPO_ROOT } from './paths.ts';
-import type { DecoderRun } from './run-decoder.ts';
-import { leakedSecret } from './secrets.ts';
+import { collectRun, type DecoderRun } from './run-decoder.ts';
 import { temporaryDirectory } from './temporary.ts';
 
 export interface Descriptor {
@@ -90,17 +89,5 @@ export function runUnderParent(run: ParentRun): Promise<DecoderRun> {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { CTD_DECODER_HOLD_OUTPUT_MS: '0', ...(run.env ?? { PATH: process.env['PATH'] }) },
   });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const result = { code, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
-      const leaked = leakedSecret(result.stderr);
-      if (leaked !== null) reject(new Error('decoder printed a secret on stderr'));
-      else resolve(result);
-    });
-  });
+  return collectRun(child);
 }

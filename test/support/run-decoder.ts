@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { decoderCommand } from './paths.ts';
 import { leakedSecret } from './secrets.ts';
@@ -31,10 +31,6 @@ export function runDecoder(input: DecoderInput): Promise<DecoderRun> {
     env: { CTD_DECODER_HOLD_OUTPUT_MS: '0', ...(input.env ?? { PATH: process.env['PATH'] }) },
   });
   if (fileFd !== null) closeSync(fileFd);
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
   if (Buffer.isBuffer(input.payload)) {
     const pipe = child.stdio[3] as NodeJS.WritableStream;
     pipe.on('error', () => {});
@@ -42,6 +38,15 @@ export function runDecoder(input: DecoderInput): Promise<DecoderRun> {
   }
   child.stdin!.on('error', () => {});
   child.stdin!.end(input.stdin);
+  return collectRun(child);
+}
+
+/** A started decoder's exit and output (stdout and stderr piped), once it closes; rejected if stderr shows a secret. */
+export function collectRun(child: ChildProcess): Promise<DecoderRun> {
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {

@@ -21,10 +21,12 @@ mkdir -p "$build" "$(dirname "$output")"
 
 minify=--minify
 [ "${MINIFY:-1}" = 0 ] && minify=
+# Each bundle's metafile (its import graph), NAME.meta.json beside NAME.cjs, is
+# read by packaging/sbom.ts and by the hot-path check (test/support/loaded-modules.ts).
 bundle() { # OUTFILE [esbuild options and entry point; none: stdin]
   local outfile=$1; shift
   node_modules/.bin/esbuild --bundle --platform=node --format=cjs --target=node24 \
-    $minify --legal-comments=eof --outfile="$outfile" --metafile="$outfile.meta.json" --log-level=warning \
+    $minify --legal-comments=eof --outfile="$outfile" --metafile="${outfile%.cjs}.meta.json" --log-level=warning \
     --define:CTD_DECODER_VERSION="\"$version\"" \
     --define:CTD_DECODER_BUILD_INFO="$build_info" \
     --define:import.meta.url=__import_meta_url \
@@ -34,11 +36,7 @@ bundle() { # OUTFILE [esbuild options and entry point; none: stdin]
 build_info=$("$host_node" packaging/build-info.ts "$ARCH")
 # openpgp is two thirds of all the code: it gets a bundle of its own, run
 # only for OpenPGP layers (see packaging/sea-main.cjs).
-# With BUNDLE_ONLY=1 the bundle's import graph too, for the hot-path check
-# (test/support/loaded-modules.ts).
-meta=()
-[ "${BUNDLE_ONLY:-0}" = 1 ] && meta=(--metafile="$build/ctd-decoder.meta.json")
-bundle "$build/ctd-decoder.cjs" --external:openpgp "${meta[@]}" "${ENTRY:-src/main.ts}"
+bundle "$build/ctd-decoder.cjs" --external:openpgp "${ENTRY:-src/main.ts}"
 [ "${BUNDLE_ONLY:-0}" = 1 ] && { echo "bundled $build/ctd-decoder.cjs"; exit 0; }
 echo "export * from 'openpgp';" | bundle "$build/openpgp.cjs" --sourcefile=openpgp-entry.js
 
@@ -136,5 +134,5 @@ if "${run_target[@]}" "$build/ctd-decoder.tmp" --version 2>&1 >/dev/null | grep 
   exit 1
 fi
 mv "$build/ctd-decoder.tmp" "$output"
-[ -n "${ENTRY:-}" ] || "$host_node" packaging/sbom.ts "$ARCH" "$output" "$build/pkcs11.node" "$build"/{ctd-decoder,openpgp}.cjs.meta.json >"$output.cdx.json"
+[ -n "${ENTRY:-}" ] || "$host_node" packaging/sbom.ts "$ARCH" "$output" "$build/pkcs11.node" "$build"/{ctd-decoder,openpgp}.meta.json >"$output.cdx.json"
 echo "built $output ($(du -h "$output" | cut -f1), ctd-decoder $version on Node $("${target_node[@]}" -p process.versions.node) $ARCH)"

@@ -31,11 +31,6 @@ export const ALLOWED_IMPORTS: Readonly<Record<string, readonly string[]>> = {
 const PURE_FORMATS = new Set(['payload', 'keys', 'keywrap', 'blockcipher', 'encoding']);
 const SYSTEM_BUILTINS = /^node:(fs|fs\/promises|child_process|net|tls|http2|dgram|os|module|sea|worker_threads|cluster|process)$/;
 
-interface Import {
-  file: string;
-  specifier: string;
-}
-
 function typeScriptFiles(directory: string): string[] {
   let entries;
   try {
@@ -46,15 +41,14 @@ function typeScriptFiles(directory: string): string[] {
   return entries.filter((entry) => entry.isFile() && entry.name.endsWith('.ts')).map((entry) => join(entry.parentPath, entry.name));
 }
 
-/** Static and dynamic imports and re-exports, as TypeScript reads them (comments and strings are not imports). */
-function importsOf(file: string): Import[] {
-  const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
-  return info.importedFiles.map((imported) => ({ file, specifier: imported.fileName }));
+/** The specifiers of a source's static and dynamic imports and re-exports, as TypeScript reads them (comments and strings are not imports). */
+function importsOf(text: string): string[] {
+  return ts.preProcessFile(text, true, true).importedFiles.map((imported) => imported.fileName);
 }
 
-/** Whether the file reads the global `process` (process.env, process.argv, …); comments do not count. */
-function usesProcess(file: string): boolean {
-  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+/** Whether the file's source reads the global `process` (process.env, process.argv, …); comments do not count. */
+function usesProcess(file: string, text: string): boolean {
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest);
   const visit = (node: ts.Node): boolean =>
     (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'process') || ts.forEachChild(node, visit) === true;
   return visit(source);
@@ -79,8 +73,9 @@ export function checkImports(root: string): string[] {
       problems.push(`${shown}: src/${own} is not a folder of docs/architecture.md (add it to the table in test/tools/check-imports.ts)`);
       continue;
     }
-    if (PURE_FORMATS.has(own) && usesProcess(file)) problems.push(`${shown}: a pure format reads \`process\` (take the value as an argument, read it in src/platform)`);
-    for (const { specifier } of importsOf(file)) {
+    const text = readFileSync(file, 'utf8');
+    if (PURE_FORMATS.has(own) && usesProcess(file, text)) problems.push(`${shown}: a pure format reads \`process\` (take the value as an argument, read it in src/platform)`);
+    for (const specifier of importsOf(text)) {
       if (specifier.startsWith('node:')) {
         if (PURE_FORMATS.has(own) && SYSTEM_BUILTINS.test(specifier)) problems.push(`${shown}: a pure format imports ${specifier} (move it to src/platform)`);
         continue;
@@ -102,7 +97,7 @@ export function checkImports(root: string): string[] {
 
   for (const file of typeScriptFiles(join(root, 'packaging'))) {
     const shown = relative(root, file).split(sep).join('/');
-    for (const { specifier } of importsOf(file)) {
+    for (const specifier of importsOf(readFileSync(file, 'utf8'))) {
       const target = posix.normalize(posix.join(dirname(shown), specifier));
       if (specifier.startsWith('.') && target.startsWith('test/')) problems.push(`${shown}: the release build imports test code (${target})`);
     }

@@ -1,7 +1,7 @@
 import { unwrapLayerKey } from './unwrap-layer-key.ts';
 import { keysForCall } from './call-keys.ts';
 import { PayloadMissingError } from '../errors.ts';
-import { decodeOptionalPayload } from '../payload/payload.ts';
+import { decodePayload } from '../payload/payload.ts';
 import { holdOutputPastExit, writeErrorLine } from '../platform/failure-output.ts';
 import { decryptStandardStreams } from '../platform/layer-decrypt-stdio.ts';
 import { readPayloadBytes } from '../platform/payload-source.ts';
@@ -28,7 +28,7 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const read = await readPayloadBytes(process.env, process.platform);
-    const payload = read.bytes === null ? { parameters: new Map(), descriptor: null, missing: read.missing } : decodeOptionalPayload(read.bytes);
+    const payload = read.bytes === null ? { parameters: new Map(), descriptor: null, missing: read.missing } : decodePayload(read.bytes);
     if (payload.descriptor === null) {
       if (args.requirePayload) throw new PayloadMissingError(`no decryption payload (${payload.missing}), and --require-payload is set`, PAYLOAD_REQUIRED_HINT);
       // Loaded only here: the payload path never runs (nor compiles) the content-store lookup.

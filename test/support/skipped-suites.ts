@@ -16,13 +16,16 @@ interface TestEvent {
 const MISSING = /install|not built|needs?\b|missing/i;
 
 export default async function* skippedSuites(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
-  const lines = new Set<string>();
+  // One line per file and reason: cases skipped for the same reason (make
+  // test-arm64 selects cases by name, see test/binary/pkcs11.test.ts) are one line.
+  const lines = new Map<string, string>();
   for await (const event of source) {
     if (event.type !== 'test:pass' || event.data.skip === undefined || event.data.skip === false) continue;
     const reason = typeof event.data.skip === 'string' ? event.data.skip : '(no reason given)';
     if (event.data.details?.type !== 'suite' && !MISSING.test(reason)) continue;
     const file = event.data.file ? relative(REPO_ROOT, event.data.file.replace(/^file:\/\//, '')) : '?';
-    lines.add(`skipped: ${file}: ${event.data.name ?? '?'}: ${reason}`);
+    const key = `${file}\n${reason}`;
+    if (!lines.has(key)) lines.set(key, `skipped: ${file}: ${event.data.name ?? '?'}: ${reason}`);
   }
-  yield lines.size === 0 ? 'skipped suites: none\n' : [...lines].map((l) => `${l}\n`).join('');
+  yield lines.size === 0 ? 'skipped suites: none\n' : [...lines.values()].map((l) => `${l}\n`).join('');
 }
